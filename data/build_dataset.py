@@ -1,0 +1,417 @@
+#!/usr/bin/env python
+"""Build searchsafe's labeled query dataset: data/{train,dev,test}.jsonl and the datasheet tables.
+
+    python data/build_dataset.py [--shared ../shared/data] [--seed 13]
+
+Reads our lexicons (data/lexicons), hand-written queries (data/queries) and,
+where ../shared/data is present, the public word lists and corpora whose
+licenses allow training. Everything is deterministic from the seed: the same
+inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import random
+import re
+import sys
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from searchsafe._categories import CATEGORIES  # noqa: E402
+from searchsafe._hangul import _CHO, _JONG, _JUNG, _QWERTY, choseong  # noqa: E402
+from searchsafe._normalize import fold, normalize  # noqa: E402
+
+DATA = ROOT / "data"
+LANGS = ("ja", "ko")
+BENIGN_FAMILIES = {
+    "title", "dish", "place", "sports", "idiom", "pest_control", "cooking", "medical", "sex_education",
+    "help_seeking", "news_history", "parenting", "swimwear_fashion", "pets", "martial_arts_military", "everyday",
+}
+# Where a source's rows go: (train, dev) percentages, the rest is test. Hand-written
+# queries mostly go to dev/test so that those splits read like real traffic.
+SPLIT_SHARE = {"generated": (70, 15), "lexicon": (70, 15), "handwritten": (30, 35), "public": (80, 10)}
+MAX_PUBLIC_CHARS = 60
+
+
+@dataclass
+class Row:
+    text: str
+    lang: str
+    labels: list[str]
+    source: str
+    group: str
+    tags: list[str] = field(default_factory=list)
+    priority: int = 0  # higher wins when two rows fold to the same text
+
+    def as_json(self, split: str) -> str:
+        d = {"text": self.text, "lang": self.lang, "labels": self.labels, "source": self.source, "group": self.group}
+        if self.tags:
+            d["tags"] = self.tags
+        return json.dumps(d, ensure_ascii=False)
+
+
+def _labels(field_value: str, default: str, where: str) -> list[str]:
+    labels = [x.strip() for x in field_value.split(",") if x.strip()] if field_value else [default]
+    for c in labels:
+        if c not in CATEGORIES:
+            raise SystemExit(f"{where}: unknown category {c!r}")
+    return sorted(set(labels), key=CATEGORIES.index)
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        lines = [ln.rstrip("\n") for ln in f if ln.strip() and not ln.startswith("#")]
+    header = lines[0].split("\t")
+    for i, ln in enumerate(lines[1:], 2):
+        parts = ln.split("\t")
+        if len(parts) < len(header):
+            parts += [""] * (len(header) - len(parts))
+        if len(parts) != len(header):
+            raise SystemExit(f"{path}:{i}: expected {len(header)} tab-separated fields, got {len(parts)}")
+        rows.append(dict(zip(header, (p.strip() for p in parts))))
+    return rows
+
+
+# ---------------------------------------------------------------- evasions
+_HALF_KATA = dict(zip(
+    "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヲンァィゥェォッャュョー",
+    "ｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜｦﾝｧｨｩｪｫｯｬｭｮｰ",
+))
+_HIRA2KATA = {chr(c): chr(c + 0x60) for c in range(0x3041, 0x3097)}
+_KEY_OF = {j: k for k, j in _QWERTY.items()}
+_SPLIT_FINAL = {"ㄳ": "ㄱㅅ", "ㄵ": "ㄴㅈ", "ㄶ": "ㄴㅎ", "ㄺ": "ㄹㄱ", "ㄻ": "ㄹㅁ", "ㄼ": "ㄹㅂ", "ㄽ": "ㄹㅅ", "ㄾ": "ㄹㅌ", "ㄿ": "ㄹㅍ", "ㅀ": "ㄹㅎ", "ㅄ": "ㅂㅅ"}
+_SPLIT_VOWEL = {"ㅘ": "ㅗㅏ", "ㅙ": "ㅗㅐ", "ㅚ": "ㅗㅣ", "ㅝ": "ㅜㅓ", "ㅞ": "ㅜㅔ", "ㅟ": "ㅜㅣ", "ㅢ": "ㅡㅣ"}
+
+
+def _jamo(text: str) -> str:
+    out = []
+    for ch in text:
+        o = ord(ch) - 0xAC00
+        if 0 <= o <= 11171:
+            out.append(_CHO[o // 588] + _SPLIT_VOWEL.get(_JUNG[(o % 588) // 28], _JUNG[(o % 588) // 28]))
+            if o % 28:
+                out.append(_SPLIT_FINAL.get(_JONG[o % 28], _JONG[o % 28]))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def to_qwerty(text: str) -> str | None:
+    keys = []
+    for ch in _jamo(text):
+        if ch == " ":
+            keys.append(" ")
+        elif ch in _KEY_OF:
+            keys.append(_KEY_OF[ch])
+        else:
+            return None
+    return "".join(keys)
+
+
+def _insert(text: str, rng: random.Random, sep: str) -> str:
+    chars = list(text.replace(" ", ""))
+    return sep.join(chars)
+
+
+def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
+    """Evasive spellings of *text*, each with the name of the trick."""
+    out: list[tuple[str, str]] = []
+    core = text.replace(" ", "")
+    if lang == "ja":
+        out.append(("width", "".join(_HALF_KATA.get(c, c) for c in "".join(_HIRA2KATA.get(c, c) for c in text))))
+        out.append(("kana", "".join(_HIRA2KATA.get(c, c) for c in text)))
+        out.append(("fullwidth", unicodedata.normalize("NFKC", text).translate({i: i + 0xFEE0 for i in range(0x21, 0x7F)})))
+        if "死" in text:
+            out.append(("lookalike", text.replace("死", rng.choice(["タヒ", "氏"]) if "死ね" in text else "タヒ")))
+    else:
+        cho = choseong(text.split(" ")[0]) + (" " + " ".join(text.split(" ")[1:]) if " " in text else "")
+        if cho and cho != text:
+            out.append(("choseong", cho))
+        q = to_qwerty(text)
+        if q:
+            out.append(("qwerty", q))
+        syl = [i for i, c in enumerate(text) if "\uac00" <= c <= "\ud7a3"]
+        if len(syl) >= 2:
+            i = syl[rng.randrange(len(syl))]
+            out.append(("jamo", text[:i] + _jamo(text[i]) + text[i + 1 :]))
+    if len(core) >= 2:
+        i = rng.randrange(1, len(core))
+        out.append(("digit", core[:i] + rng.choice("0123456789") + core[i:]))
+        out.append(("separator", _insert(text, rng, rng.choice([" ", ".", "*", "・" if lang == "ja" else "_"]))))
+        j = rng.randrange(len(core))
+        out.append(("repeat", core[:j] + core[j] * rng.randint(3, 5) + core[j + 1 :]))
+    out.append(("nospace", core))
+    return [(k, v) for k, v in out if v and v != text]
+
+
+# ---------------------------------------------------------------- sources
+def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
+    rows: list[Row] = []
+    base = DATA / "lexicons" / lang
+    benign_topics, benign_mods = [], []
+    for cat in CATEGORIES:
+        path = base / f"{cat}.tsv"
+        entries = read_tsv(path)
+        by_kind: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for e in entries:
+            by_kind[e["kind"]].append(e)
+        mods = [m["text"] for m in by_kind["modifier"]]
+        ctxs = [m["text"] for m in by_kind["benign_context"]]
+        for e in by_kind["term"]:
+            term, labels = e["text"], _labels(e["labels"], cat, str(path))
+            group = f"{lang}:{cat}:term:{term}"
+            if e["alone"] == "1":
+                rows.append(Row(term, lang, labels, "lexicon", group, ["term_alone"], 2))
+            else:
+                rows.append(Row(term, lang, [], "lexicon", group, ["hard_negative", "term_alone"], 2))
+            for mod in rng.sample(mods, min(len(mods), 10)):
+                q = rng.choice([f"{term} {mod}", f"{term} {mod}", f"{term}{mod}", f"{mod} {term}"])
+                rows.append(Row(q, lang, labels, "generated", group, [], 1))
+            for ctx in rng.sample(ctxs, min(len(ctxs), 7)):
+                q = rng.choice([f"{term} {ctx}", f"{term} {ctx}", f"{ctx} {term}"])
+                rows.append(Row(q, lang, [], "generated", group, ["hard_negative"], 1))
+        for i, e in enumerate(by_kind["phrase"]):
+            labels = _labels(e["labels"], cat, str(path))
+            rows.append(Row(e["text"], lang, labels, "lexicon", f"{lang}:{cat}:phrase:{e['text']}", [], 2))
+    benign_path = base / "benign.tsv"
+    if not benign_path.is_file():
+        raise SystemExit(f"{benign_path}: missing; the benign lexicon (hard negatives and everyday topics) is required")
+    for e in read_tsv(benign_path):
+        fam = e["family"]
+        if fam not in BENIGN_FAMILIES:
+            raise SystemExit(f"{base / 'benign.tsv'}: unknown family {fam!r}")
+        if e["kind"] == "query":
+            tags = ["hard_negative"] if fam != "everyday" else []
+            rows.append(Row(e["text"], lang, [], "lexicon", f"{lang}:benign:{fam}:{e['text']}", tags, 2))
+        elif e["kind"] == "topic":
+            benign_topics.append(e["text"])
+        elif e["kind"] == "modifier":
+            benign_mods.append(e["text"])
+    for topic in benign_topics:
+        for mod in rng.sample(benign_mods, min(len(benign_mods), 8)) if benign_mods else []:
+            q = rng.choice([f"{topic} {mod}", f"{topic} {mod}", f"{topic}{mod}", f"{mod} {topic}"])
+            rows.append(Row(q, lang, [], "generated", f"{lang}:topic:{topic}", [], 1))
+    return rows
+
+
+def handwritten_rows(lang: str) -> list[Row]:
+    rows = []
+    for path in sorted((DATA / "queries").glob(f"{lang}*.tsv")):
+        for e in read_tsv(path):
+            labels = _labels(e["labels"], "", str(path)) if e["labels"] else []
+            fam = e.get("family", "")
+            tags = ["hard_negative"] if not labels and fam and fam != "everyday" else []
+            rows.append(Row(e["text"], lang, labels, "handwritten", f"{lang}:hw:{e['text']}", tags, 3))
+    return rows
+
+
+def add_evasions(rows: list[Row], rng: random.Random, share: float) -> list[Row]:
+    out = []
+    for r in rows:
+        if r.source == "public" or rng.random() >= share:
+            continue
+        options = evasions(r.text, r.lang, rng)
+        if not options:
+            continue
+        for kind, text in rng.sample(options, min(2, len(options))):
+            out.append(Row(text, r.lang, list(r.labels), "generated", r.group, [*r.tags, f"evasion:{kind}"], 0))
+    return out
+
+
+def shared_wordlist_rows(shared: Path, rng: random.Random) -> list[Row]:
+    """Terms from the public word lists, composed with our modifiers."""
+    rows: list[Row] = []
+    mods = {
+        "ja": [e["text"] for e in read_tsv(DATA / "lexicons/ja/sexual.tsv") if e["kind"] == "modifier"],
+        "ko": [e["text"] for e in read_tsv(DATA / "lexicons/ko/sexual.tsv") if e["kind"] == "modifier"],
+    }
+    lists = [
+        ("ja", shared / "ja-inappropriate-words" / "Sexual.txt", "ja-inappropriate-words"),
+    ]
+    for lang, path, name in lists:
+        if not path.is_file():
+            continue
+        terms = sorted({ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()})
+        for term in terms:
+            group = f"{lang}:public-lexicon:{name}:{term}"
+            for mod in rng.sample(mods[lang], 3):
+                rows.append(Row(f"{term} {mod}", lang, ["sexual"], "generated", group, [f"public:{name}"], 0))
+    return rows
+
+
+def public_rows(shared: Path, rng: random.Random) -> list[Row]:
+    """Rows of the public corpora whose licenses allow training, mapped to our categories."""
+    rows: list[Row] = []
+
+    def short(text: str) -> bool:
+        return 2 <= len(text) <= MAX_PUBLIC_CHARS and "\n" not in text
+
+    beep = shared / "ko-beep" / "labeled"
+    for split in ("train", "dev"):
+        path = beep / f"{split}.tsv"
+        if not path.is_file():
+            continue
+        with open(path, encoding="utf-8") as f:
+            for rec in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                text = rec["comments"].strip()
+                if not short(text):
+                    continue
+                # BEEP! "hate" against a social group is our hate; against a person,
+                # harassment. "offensive" is rudeness short of either: left out.
+                if rec["hate"] == "hate":
+                    labels = ["hate"] if rec["bias"] in ("gender", "others") else ["harassment"]
+                elif rec["hate"] == "none":
+                    labels = []
+                else:
+                    continue
+                rows.append(Row(text, "ko", labels, "public:ko-beep", f"ko:beep:{text}", [], 0))
+    mj = shared / "multijail" / "data" / "MultiJail.csv"
+    if mj.is_file():
+        tag_map = {
+            "Violence & incitement": "violence", "Hate speech & offensive language": "hate",
+            "Bullying & harassment": "harassment", "Adult content": "sexual", "Animal abuse": "animal_cruelty",
+            "Terrorism & organized crime": "violent_extremism", "Weapons": "violence",
+            "Self-harm": "self_harm", "Child abuse": "child_safety",
+        }
+        import ast
+
+        with open(mj, encoding="utf-8-sig") as f:
+            for rec in csv.DictReader(f):
+                tags = ast.literal_eval(rec["tags"])
+                labels = sorted({tag_map[t] for t in tags if t in tag_map}, key=CATEGORIES.index)
+                text = rec["ko"].strip()
+                if labels and text:
+                    rows.append(Row(text, "ko", labels, "public:multijail", f"ko:multijail:{rec['id']}", [], 0))
+    kosbi = shared / "ko-kosbi-square" / "data"
+    for path in sorted((kosbi / "KoSBi").glob("*.json")) if kosbi.is_dir() else []:
+        for rec in json.loads(path.read_text(encoding="utf-8")):
+            text = rec["sentence"].strip()
+            # Safe KoSBi sentences mention demographic groups neutrally: hate's hard negatives.
+            if rec.get("sentence_label") == "safe" and short(text):
+                rows.append(Row(text, "ko", [], "public:ko-kosbi", f"ko:kosbi:{text}", ["hard_negative"], 0))
+    for path in sorted((kosbi / "SQuARe").glob("*.json")) if kosbi.is_dir() else []:
+        for rec in json.loads(path.read_text(encoding="utf-8")):
+            text = rec["question"].strip()
+            if short(text):
+                rows.append(Row(text, "ko", [], "public:ko-square", f"ko:square:{text}", [], 0))
+    jcm = shared / "ja-commonsense-morality" / "data"
+    for path in sorted(jcm.glob("data_*.csv")) if jcm.is_dir() else []:
+        with open(path, encoding="utf-8") as f:
+            for rec in csv.DictReader(f):
+                text = rec["sent"].strip()
+                # Only permissible actions: everyday Japanese, auxiliary negatives.
+                if rec["label"] == "0" and short(text):
+                    rows.append(Row(text, "ja", [], "public:ja-commonsense-morality", f"ja:jcm:{text}", [], 0))
+    return rows
+
+
+# ---------------------------------------------------------------- assembly
+def _bucket(group: str, seed: int) -> int:
+    return int(hashlib.sha256(f"{seed}:{group}".encode()).hexdigest()[:8], 16) % 100
+
+
+def split_of(row: Row, seed: int) -> str:
+    kind = "public" if row.source.startswith("public") else row.source
+    train, dev = SPLIT_SHARE[kind]
+    b = _bucket(row.group, seed)
+    return "train" if b < train else "dev" if b < train + dev else "test"
+
+
+def cap_public(rows: list[Row], rng: random.Random, per_source: int) -> list[Row]:
+    by_source: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        by_source[r.source].append(r)
+    out = []
+    for src in sorted(by_source):
+        items = by_source[src]
+        out.extend(items if len(items) <= per_source else rng.sample(items, per_source))
+    return out
+
+
+def build(shared: Path | None, seed: int) -> dict[str, list[Row]]:
+    rng = random.Random(seed)
+    rows: list[Row] = []
+    for lang in LANGS:
+        lex = lexicon_rows(lang, rng)
+        hw = handwritten_rows(lang)
+        rows += lex + hw + add_evasions(lex, rng, 0.35) + add_evasions(hw, rng, 0.2)
+    if shared is not None:
+        rows += shared_wordlist_rows(shared, rng)
+        rows += cap_public(public_rows(shared, rng), rng, per_source=4000)
+    # One row per folded text: hand-written beats lexicon beats generated beats public.
+    best: dict[str, Row] = {}
+    for r in sorted(rows, key=lambda r: -r.priority):
+        key = fold(normalize(r.text))
+        if not key:
+            continue
+        kept = best.get(key)
+        if kept is None:
+            best[key] = r
+    splits: dict[str, list[Row]] = {"train": [], "dev": [], "test": []}
+    for key in sorted(best):
+        r = best[key]
+        splits[split_of(r, seed)].append(r)
+    for name in splits:
+        rng_s = random.Random(f"{seed}:{name}")
+        rng_s.shuffle(splits[name])
+    return splits
+
+
+def count_table(splits: dict[str, list[Row]]) -> str:
+    lines = [
+        "| lang | split | rows | benign | hard negatives | evasive | " + " | ".join(CATEGORIES) + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(CATEGORIES),
+    ]
+    for lang in LANGS:
+        for name in ("train", "dev", "test"):
+            rs = [r for r in splits[name] if r.lang == lang]
+            c = Counter(l for r in rs for l in r.labels)
+            benign = sum(1 for r in rs if not r.labels)
+            hard = sum(1 for r in rs if not r.labels and "hard_negative" in r.tags)
+            ev = sum(1 for r in rs if any(t.startswith("evasion:") for t in r.tags))
+            lines.append(f"| {lang} | {name} | {len(rs)} | {benign} | {hard} | {ev} | " + " | ".join(str(c[x]) for x in CATEGORIES) + " |")
+    src = Counter((r.lang, r.source) for rs in splits.values() for r in rs)
+    lines += ["", "| lang | source | rows |", "|---|---|---|"]
+    lines += [f"| {lang} | {s} | {n} |" for (lang, s), n in sorted(src.items())]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--out", type=Path, default=DATA)
+    args = ap.parse_args(argv)
+    shared = args.shared
+    if not shared.is_dir():
+        print(f"warning: {shared} not found: building from our own lexicons and queries only "
+              "(no public word lists or corpora)", file=sys.stderr)
+        shared = None
+    splits = build(shared, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, rs in splits.items():
+        with open(args.out / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as f:
+            for r in rs:
+                f.write(r.as_json(name) + "\n")
+    table = count_table(splits)
+    readme = args.out / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        new = re.sub(r"(<!-- counts:begin -->\n).*?(\n<!-- counts:end -->)", lambda m: m.group(1) + table + m.group(2), text, flags=re.S)
+        readme.write_text(new, encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""searchsafe: harmful-intent scores for Japanese and Korean search queries.
+
+>>> import searchsafe
+>>> clf = searchsafe.load()
+>>> clf.predict("猫 飼い方")
+[]
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._categories import CATEGORIES
+from ._classifier import Classifier, load
+from ._errors import BackendUnavailableError, InvalidParameterError, ModelError, SearchsafeError
+from ._lang import LANGUAGES, detect_language
+from ._normalize import MAX_QUERY_CHARS, normalize
+from ._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
+from ._train import QueryClassifier
+
+__all__ = [
+    "CATEGORIES",
+    "LANGUAGES",
+    "JAPANESE_BACKENDS",
+    "KOREAN_BACKENDS",
+    "MAX_QUERY_CHARS",
+    "Classifier",
+    "QueryClassifier",
+    "load",
+    "normalize",
+    "detect_language",
+    "SearchsafeError",
+    "ModelError",
+    "BackendUnavailableError",
+    "InvalidParameterError",
+    "__version__",
+]

@@ -1,0 +1,293 @@
+"""The inference-side classifier: compact weights, batch and single scoring, explain."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+import zlib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ._errors import InvalidParameterError, ModelError
+from ._features import FeatureConfig, FeatureExtractor, check_lang, iter_texts
+from ._modelio import ModelData, read_model
+
+__all__ = ["Classifier", "load", "default_model_path"]
+
+
+class Classifier:
+    """Scores Japanese and Korean queries for each harm category.
+
+    Get one with :func:`searchsafe.load`. Batch methods take a list of queries
+    and return arrays of shape ``(n, len(categories))``; single-query methods
+    return plain Python values. Both give identical numbers, and one instance
+    may be shared by many threads.
+
+    Scores are probabilities calibrated on the training data; a query is
+    flagged for a category when its score reaches that category's threshold.
+    Empty, whitespace-only and ``None`` queries score 0.0 everywhere.
+
+    Examples
+    --------
+    >>> import searchsafe
+    >>> clf = searchsafe.load()
+    >>> clf.categories[:3]
+    ('child_safety', 'self_harm', 'violence')
+    >>> clf.score_batch(["猫 飼い方", "고양이 사료 추천"]).shape
+    (2, 8)
+    >>> clf.predict("猫 飼い方")
+    []
+    """
+
+    def __init__(self, model: ModelData, *, japanese_backend: str | None = None, korean_backend: str | None = None):
+        config = FeatureConfig.from_dict(model.features)
+        overrides = {"japanese_backend": japanese_backend, "korean_backend": korean_backend}
+        for name, value in overrides.items():
+            if value is not None and value != getattr(config, name):
+                warnings.warn(
+                    f"this model was trained with {name}={getattr(config, name)!r}; scoring with {value!r} "
+                    "gives different tokens, so scores will differ from the model's reported metrics",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                config = FeatureConfig(**{**config.to_dict(), name: value})
+        self._model = model
+        self._extractor = FeatureExtractor(config, model.sentencepiece)
+        self.categories: tuple[str, ...] = model.categories
+        self.thresholds: dict[str, float] = {c: float(t) for c, t in zip(model.categories, model.thresholds)}
+        self._threshold_array = model.thresholds.astype(np.float32)
+        # Row 0 is all zeros: features without weight point there, and every
+        # query's segment can start with it, so no segment is ever empty.
+        k = len(model.categories)
+        self._weights = np.vstack([np.zeros((1, k), np.float32), model.weights.astype(np.float32)])
+        self._bias = model.bias.astype(np.float32)
+        self._row_of = np.zeros(1 << config.hash_bits, dtype=np.int32)
+        if model.buckets.size:
+            if model.buckets.min() < 0 or model.buckets.max() >= (1 << config.hash_bits):
+                raise ModelError("weights.npz: a bucket lies outside the model's hash space")
+            self._row_of[model.buckets] = np.arange(1, model.buckets.size + 1, dtype=np.int32)
+        self._mask = (1 << config.hash_bits) - 1
+        self._row_cache: dict[str, int] = {}
+        self._warm_up()
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The model's manifest: versions, training data, thresholds, metrics."""
+        return self._model.manifest
+
+    def __repr__(self) -> str:
+        name = self.manifest.get("name", "model")
+        return f"<searchsafe.Classifier {name!r}: {len(self.categories)} categories, {self._model.buckets.size} weights>"
+
+    def _warm_up(self) -> None:
+        # Load both dictionaries and sentencepiece now, not on the first real query.
+        self.score_batch(["warm up テスト", "준비 완료"])
+
+    # -- core -------------------------------------------------------------
+    def _row(self, feature: str) -> int:
+        row = self._row_cache.get(feature)
+        if row is None:
+            row = int(self._row_of[zlib.crc32(feature.encode("utf-8")) & self._mask])
+            if len(self._row_cache) >= FeatureExtractor._CACHE_LIMIT:
+                self._row_cache.clear()
+            self._row_cache[feature] = row
+        return row
+
+    def _scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
+        analyses = self._extractor.analyze_batch(items, lang)
+        n, k = len(analyses), len(self.categories)
+        out = np.zeros((n, k), dtype=np.float32)
+        if n == 0:
+            return out
+        cache_get = self._row_cache.get
+        row_lists = []
+        lengths = np.zeros(n, dtype=np.int64)
+        for i, a in enumerate(analyses):
+            rows = [0]
+            for f in a.features:
+                r = cache_get(f)
+                rows.append(self._row(f) if r is None else r)
+            row_lists.append(rows)
+            lengths[i] = len(a.features)
+        counts = lengths + 1
+        flat = np.fromiter(itertools.chain.from_iterable(row_lists), dtype=np.int64, count=int(counts.sum()))
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        sums = np.add.reduceat(self._weights[flat], starts, axis=0)
+        nonempty = lengths > 0
+        scale = np.zeros(n, dtype=np.float32)
+        scale[nonempty] = 1.0 / np.sqrt(lengths[nonempty].astype(np.float32))
+        logits = sums * scale[:, None] + self._bias
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        out[nonempty] = probs[nonempty]
+        return out
+
+    # -- public -----------------------------------------------------------
+    def score_batch(self, queries: Iterable[str | None], *, lang: str | None = None) -> np.ndarray:
+        """Calibrated probabilities for a batch of queries.
+
+        Parameters
+        ----------
+        queries : iterable of str
+            The queries; ``None`` and blank ones score 0.0. A bare str is a TypeError.
+        lang : {"ja", "ko", "mixed", "other"}, optional
+            Force one language for the whole batch instead of detecting it per query.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (n, len(categories))
+
+        Examples
+        --------
+        >>> import searchsafe
+        >>> searchsafe.load().score_batch([]).shape
+        (0, 8)
+        """
+        check_lang(lang)
+        return self._scores(iter_texts(queries), lang)
+
+    def predict_batch(self, queries: Iterable[str | None], *, lang: str | None = None) -> np.ndarray:
+        """Flags at each category's threshold: bool array of shape (n, len(categories)).
+
+        Examples
+        --------
+        >>> import searchsafe
+        >>> searchsafe.load().predict_batch(["猫 飼い方"]).tolist()
+        [[False, False, False, False, False, False, False, False]]
+        """
+        return self.score_batch(queries, lang=lang) >= self._threshold_array
+
+    def _one(self, query: Any, lang: str | None) -> np.ndarray:
+        if query is not None and not isinstance(query, str):
+            raise TypeError(f"query must be str or None; got {type(query).__name__}")
+        check_lang(lang)
+        return self._scores([query], lang)[0]
+
+    def score(self, query: str | None, *, lang: str | None = None) -> dict[str, float]:
+        """Probability per category for one query, as ``{category: float}``.
+
+        Examples
+        --------
+        >>> import searchsafe
+        >>> scores = searchsafe.load().score("")
+        >>> scores["self_harm"]
+        0.0
+        """
+        return {c: float(p) for c, p in zip(self.categories, self._one(query, lang))}
+
+    def predict(self, query: str | None, *, lang: str | None = None) -> list[str]:
+        """Names of the categories one query is flagged for; ``[]`` means benign."""
+        row = self._one(query, lang)
+        return [c for c, p, t in zip(self.categories, row, self._threshold_array) if p >= t]
+
+    def explain(
+        self, query: str | None, *, lang: str | None = None, categories: Iterable[str] | None = None, top: int = 10
+    ) -> dict[str, Any]:
+        """Why one query got its scores: normalized text, tokens and the features that drove each category.
+
+        Parameters
+        ----------
+        query : str
+        lang : str, optional
+        categories : iterable of str, optional
+            Categories to explain; default the flagged ones.
+        top : int
+            How many features to list per category, largest contribution first.
+
+        Returns
+        -------
+        dict
+            ``text``, ``normalized``, ``folded``, ``lang``, ``tokens``, ``scores``,
+            ``flagged`` and ``features``: ``{category: [(feature, contribution), ...]}``
+            where a contribution is the feature's share of the category's logit.
+
+        Examples
+        --------
+        >>> import searchsafe
+        >>> e = searchsafe.load().explain("猫 飼い方")
+        >>> e["normalized"], e["lang"], e["flagged"]
+        ('猫 飼い方', 'ja', [])
+        """
+        if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+            raise InvalidParameterError(f"top must be a positive integer; got {top!r}")
+        scores = self.score(query, lang=lang)
+        flagged = [c for c in self.categories if scores[c] >= self.thresholds[c]]
+        wanted = flagged if categories is None else list(categories)
+        for c in wanted:
+            if c not in self.categories:
+                raise InvalidParameterError(f"categories must name categories of this model {self.categories}; got {c!r}")
+        a = self._extractor.analyze_batch([query], lang)[0]
+        contributions: dict[str, dict[str, float]] = {c: {} for c in wanted}
+        if a.features:
+            scale = 1.0 / np.sqrt(np.float32(len(a.features)))
+            for f in a.features:
+                w = self._weights[self._row(f)]
+                for c in wanted:
+                    j = self.categories.index(c)
+                    contributions[c][f] = contributions[c].get(f, 0.0) + float(w[j] * scale)
+        features = {
+            c: sorted(((f, round(v, 4)) for f, v in contributions[c].items() if v), key=lambda x: -x[1])[:top]
+            for c in wanted
+        }
+        return {
+            "text": a.text,
+            "normalized": a.normalized,
+            "folded": a.folded,
+            "lang": a.lang,
+            "tokens": a.tokens,
+            "scores": scores,
+            "flagged": flagged,
+            "features": features,
+        }
+
+
+def default_model_path() -> Path:
+    """Where the bundled default model lives (installed package or source checkout)."""
+    try:
+        installed = Path(str(resources.files("searchsafe").joinpath("default_model")))
+        if (installed / "manifest.json").is_file():
+            return installed
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    japanese_backend: str | None = None,
+    korean_backend: str | None = None,
+) -> Classifier:
+    """Load a classifier: the bundled default model, or the model directory at *path*.
+
+    Every file's sha256 is checked against the manifest before anything is
+    read; a tampered, truncated or newer-format model raises
+    :class:`searchsafe.ModelError`. Nothing is unpickled.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        A model directory written by ``searchsafe train``; default the bundled model.
+    japanese_backend, korean_backend : str, optional
+        Tokenizer backends to use instead of the ones the model was trained with
+        (a warning says that scores will shift).
+
+    Examples
+    --------
+    >>> import searchsafe
+    >>> clf = searchsafe.load()
+    >>> len(clf.categories)
+    8
+    """
+    if path is None:
+        path = default_model_path()
+        if not (Path(path) / "manifest.json").is_file():
+            raise ModelError(
+                f"the default model is missing at {path}; reinstall searchsafe, "
+                "or build it with `python models/build_default.py`"
+            )
+    return Classifier(read_model(path), japanese_backend=japanese_backend, korean_backend=korean_backend)

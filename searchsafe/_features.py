@@ -1,0 +1,211 @@
+"""Turn queries into hashed sparse features: characters, morphemes, pieces, choseong.
+
+Every feature is a short string with a one-letter namespace (``c`` character
+n-gram, ``m`` morpheme, ``b`` morpheme bigram, ``p`` sentencepiece piece,
+``k`` Korean initial-consonant n-gram, ``l`` language). Strings are hashed with
+CRC-32, which is stable across processes, platforms and Python versions, into
+``2**hash_bits`` buckets. A query's feature values are ``count / sqrt(total)``,
+so a long query does not outvote a short one.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._errors import InvalidParameterError
+from ._hangul import choseong
+from ._lang import LANGUAGES, detect_language
+from ._normalize import _KANA_FOLD, fold, normalize
+from ._tokenize import get_tokenizer
+
+__all__ = ["FeatureConfig", "FeatureExtractor", "Analysis"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Settings that fix the feature space; stored in every model's manifest."""
+
+    char_ngram_min: int = 1
+    char_ngram_max: int = 3
+    choseong_ngram_min: int = 2
+    choseong_ngram_max: int = 3
+    morph_bigrams: bool = True
+    hash_bits: int = 20
+    japanese_backend: str = "ipadic"
+    korean_backend: str = "mecab-ko-dic"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+    def validate(self) -> None:
+        for lo, hi in (("char_ngram_min", "char_ngram_max"), ("choseong_ngram_min", "choseong_ngram_max")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if not (isinstance(a, int) and isinstance(b, int) and 1 <= a <= b <= 8):
+                raise InvalidParameterError(f"{lo} and {hi} must be integers with 1 <= {lo} <= {hi} <= 8; got {a!r} and {b!r}")
+        if not (isinstance(self.hash_bits, int) and 10 <= self.hash_bits <= 26):
+            raise InvalidParameterError(f"hash_bits must be an integer from 10 to 26; got {self.hash_bits!r}")
+
+
+@dataclass
+class Analysis:
+    """What the pipeline made of one query (for :meth:`Classifier.explain`)."""
+
+    text: str
+    normalized: str
+    folded: str
+    lang: str
+    tokens: list[str]
+    features: list[str]
+
+
+class FeatureExtractor:
+    """Queries in, feature strings and hashed sparse rows out.
+
+    Parameters
+    ----------
+    config : FeatureConfig
+        The feature space.
+    sentencepiece_model : bytes or None
+        A serialized sentencepiece model; None leaves piece features out.
+    """
+
+    _CACHE_LIMIT = 1 << 21
+
+    def __init__(self, config: FeatureConfig, sentencepiece_model: bytes | None = None):
+        config.validate()
+        self.config = config
+        self.mask = (1 << config.hash_bits) - 1
+        self._ja = get_tokenizer(config.japanese_backend, language="ja")
+        self._ko = get_tokenizer(config.korean_backend, language="ko")
+        self._sp_bytes = sentencepiece_model
+        self._sp_local = threading.local()
+        self._buckets: dict[str, int] = {}
+
+    # -- text -------------------------------------------------------------
+    def _sp(self):
+        if self._sp_bytes is None:
+            return None
+        proc = getattr(self._sp_local, "proc", None)
+        if proc is None:
+            import sentencepiece
+
+            proc = sentencepiece.SentencePieceProcessor()
+            proc.LoadFromSerializedProto(self._sp_bytes)
+            self._sp_local.proc = proc
+        return proc
+
+    def _tokens(self, surface: str, lang: str) -> list[str]:
+        if lang == "ja":
+            return self._ja.tokens(surface)
+        if lang == "ko":
+            return self._ko.tokens(surface)
+        if lang == "mixed":
+            return self._ja.tokens(surface) + self._ko.tokens(surface)
+        return surface.split()
+
+    def _features(self, folded: str, tokens: list[str], lang: str, pieces: Sequence[str]) -> list[str]:
+        cfg = self.config
+        feats = ["l" + lang]
+        padded = "<" + folded + ">"
+        n_chars = len(padded)
+        for n in range(cfg.char_ngram_min, cfg.char_ngram_max + 1):
+            for i in range(n_chars - n + 1):
+                gram = padded[i : i + n]
+                if n == 1 and (gram == "<" or gram == ">"):
+                    continue
+                feats.append("c" + gram)
+        morphs = [t.lower().translate(_KANA_FOLD) for t in tokens]
+        feats.extend("m" + m for m in morphs)
+        if cfg.morph_bigrams:
+            feats.extend("b" + a + " " + b for a, b in zip(morphs, morphs[1:]))
+        feats.extend("p" + p for p in pieces)
+        if lang == "ko" or lang == "mixed":
+            cho = choseong(folded)
+            for n in range(cfg.choseong_ngram_min, cfg.choseong_ngram_max + 1):
+                feats.extend("k" + cho[i : i + n] for i in range(len(cho) - n + 1))
+        return feats
+
+    def analyze_batch(self, queries: Sequence[str | None], lang: str | None = None) -> list[Analysis]:
+        """Run the text pipeline over validated queries (``None`` counts as empty)."""
+        surfaces = [normalize(q) if q else "" for q in queries]
+        folded = [fold(s) for s in surfaces]
+        langs = [lang or detect_language(s) for s in surfaces]
+        sp = self._sp()
+        pieces: list[list[str]]
+        if sp is not None:
+            pieces = sp.encode([f for f in folded], out_type=str)
+        else:
+            pieces = [[] for _ in folded]
+        out = []
+        for q, s, f, lg, pc in zip(queries, surfaces, folded, langs, pieces):
+            if not f:
+                out.append(Analysis(q or "", s, f, lg, [], []))
+                continue
+            toks = self._tokens(s, lg)
+            out.append(Analysis(q or "", s, f, lg, toks, self._features(f, toks, lg, pc)))
+        return out
+
+    # -- hashing ----------------------------------------------------------
+    def bucket(self, feature: str) -> int:
+        b = self._buckets.get(feature)
+        if b is None:
+            b = zlib.crc32(feature.encode("utf-8")) & self.mask
+            if len(self._buckets) >= self._CACHE_LIMIT:
+                self._buckets.clear()
+            self._buckets[feature] = b
+        return b
+
+    def transform(self, queries: Sequence[str | None], lang: str | None = None) -> sp.csr_matrix:
+        """Hashed feature matrix of shape ``(n, 2**hash_bits)`` for training."""
+        indptr = [0]
+        indices: list[int] = []
+        data: list[float] = []
+        bucket = self.bucket
+        for a in self.analyze_batch(queries, lang):
+            n = len(a.features)
+            if n:
+                value = 1.0 / math.sqrt(n)
+                indices.extend(bucket(f) for f in a.features)
+                data.extend([value] * n)
+            indptr.append(len(indices))
+        X = sp.csr_matrix(
+            (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(indptr) - 1, 1 << self.config.hash_bits),
+        )
+        X.sum_duplicates()
+        return X
+
+
+def check_lang(lang: str | None) -> str | None:
+    if lang is not None and lang not in LANGUAGES:
+        raise InvalidParameterError(f"lang must be None or one of {', '.join(map(repr, LANGUAGES))}; got {lang!r}")
+    return lang
+
+
+def iter_texts(queries: Iterable[Any], *, param: str = "queries") -> list[str | None]:
+    """Validate a batch of queries: a sequence of str (None allowed), never a bare str."""
+    if isinstance(queries, (str, bytes)):
+        raise TypeError(
+            f"{param} must be an iterable of str, got a single {type(queries).__name__}; "
+            f"wrap one query in a list, or call score()/predict() for one query"
+        )
+    try:
+        items = list(queries)
+    except TypeError:
+        raise TypeError(f"{param} must be an iterable of str; got {type(queries).__name__}") from None
+    for i, q in enumerate(items):
+        if q is not None and not isinstance(q, str):
+            raise TypeError(f"{param}[{i}] must be str or None; got {type(q).__name__}")
+    return items

