@@ -64,6 +64,10 @@ def _labels(field_value: str, default: str, where: str) -> list[str]:
     for c in labels:
         if c not in CATEGORIES:
             raise SystemExit(f"{where}: unknown category {c!r}")
+    # TAXONOMY.md: `sexual` is adult content; sexual content involving minors is
+    # child_safety alone. One rule here keeps every source consistent.
+    if "child_safety" in labels:
+        labels = [c for c in labels if c != "sexual"]
     return sorted(set(labels), key=CATEGORIES.index)
 
 
@@ -134,9 +138,10 @@ def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
         if "死" in text:
             out.append(("lookalike", text.replace("死", rng.choice(["タヒ", "氏"]) if "死ね" in text else "タヒ")))
     else:
-        cho = choseong(text.split(" ")[0]) + (" " + " ".join(text.split(" ")[1:]) if " " in text else "")
-        if cho and cho != text:
-            out.append(("choseong", cho))
+        first, _, rest = text.partition(" ")
+        # Shorthand is written for one short word, not a whole phrase.
+        if 2 <= len(first) <= 4 and all("\uac00" <= c <= "\ud7a3" for c in first):
+            out.append(("choseong", choseong(first) + (" " + rest if rest else "")))
         q = to_qwerty(text)
         if q:
             out.append(("qwerty", q))
@@ -144,7 +149,7 @@ def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
         if len(syl) >= 2:
             i = syl[rng.randrange(len(syl))]
             out.append(("jamo", text[:i] + _jamo(text[i]) + text[i + 1 :]))
-    if len(core) >= 2:
+    if len(core) >= 2 and not re.search("[A-Za-z]", core):
         i = rng.randrange(1, len(core))
         out.append(("digit", core[:i] + rng.choice("0123456789") + core[i:]))
         out.append(("separator", _insert(text, rng, rng.choice([" ", ".", "*", "・" if lang == "ja" else "_"]))))
@@ -177,7 +182,9 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
             for mod in rng.sample(mods, min(len(mods), 10)):
                 q = rng.choice([f"{term} {mod}", f"{term} {mod}", f"{term}{mod}", f"{mod} {term}"])
                 rows.append(Row(q, lang, labels, "generated", group, [], 1))
-            for ctx in rng.sample(ctxs, min(len(ctxs), 7)):
+            # A benign context does not undo a term that is harmful on its own
+            # ("死にたい 相談" still states a wish to die), so only weak terms get one.
+            for ctx in rng.sample(ctxs, min(len(ctxs), 7)) if e["alone"] != "1" else []:
                 q = rng.choice([f"{term} {ctx}", f"{term} {ctx}", f"{ctx} {term}"])
                 rows.append(Row(q, lang, [], "generated", group, ["hard_negative"], 1))
         for i, e in enumerate(by_kind["phrase"]):
@@ -266,10 +273,11 @@ def public_rows(shared: Path, rng: random.Random) -> list[Row]:
                 text = rec["comments"].strip()
                 if not short(text):
                     continue
-                # BEEP! "hate" against a social group is our hate; against a person,
-                # harassment. "offensive" is rudeness short of either: left out.
-                if rec["hate"] == "hate":
-                    labels = ["hate"] if rec["bias"] in ("gender", "others") else ["harassment"]
+                # "offensive" is rudeness short of our categories: left out.
+                # BEEP!'s "others" bias spans body shaming of celebrities to religion,
+                # too wide to map; gender-biased hate is our hate.
+                if rec["hate"] == "hate" and rec["bias"] == "gender":
+                    labels = ["hate"]
                 elif rec["hate"] == "none":
                     labels = []
                 else:

@@ -60,8 +60,7 @@ class Classifier:
         self.categories: tuple[str, ...] = model.categories
         self.thresholds: dict[str, float] = {c: float(t) for c, t in zip(model.categories, model.thresholds)}
         self._threshold_array = model.thresholds.astype(np.float32)
-        # Row 0 is all zeros: features without weight point there, and every
-        # query's segment can start with it, so no segment is ever empty.
+        # Row 0 is all zeros: features without weight point there.
         k = len(model.categories)
         self._weights = np.vstack([np.zeros((1, k), np.float32), model.weights.astype(np.float32)])
         self._bias = model.bias.astype(np.float32)
@@ -101,29 +100,25 @@ class Classifier:
         analyses = self._extractor.analyze_batch(items, lang)
         n, k = len(analyses), len(self.categories)
         out = np.zeros((n, k), dtype=np.float32)
-        if n == 0:
-            return out
-        cache_get = self._row_cache.get
-        row_lists = []
-        lengths = np.zeros(n, dtype=np.int64)
-        for i, a in enumerate(analyses):
-            rows = [0]
-            for f in a.features:
-                r = cache_get(f)
-                rows.append(self._row(f) if r is None else r)
-            row_lists.append(rows)
-            lengths[i] = len(a.features)
-        counts = lengths + 1
-        flat = np.fromiter(itertools.chain.from_iterable(row_lists), dtype=np.int64, count=int(counts.sum()))
-        starts = np.zeros(n, dtype=np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        sums = np.add.reduceat(self._weights[flat], starts, axis=0)
+        lengths = np.fromiter((len(a.features) for a in analyses), dtype=np.int64, count=n)
         nonempty = lengths > 0
-        scale = np.zeros(n, dtype=np.float32)
-        scale[nonempty] = 1.0 / np.sqrt(lengths[nonempty].astype(np.float32))
-        logits = sums * scale[:, None] + self._bias
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        out[nonempty] = probs[nonempty]
+        if not nonempty.any():
+            return out
+        feats = list(itertools.chain.from_iterable(a.features for a in analyses))
+        # map() runs the dict look-ups in C; only unseen features take the slow path.
+        rows = list(map(self._row_cache.get, feats))
+        if None in rows:
+            rows = [self._row(f) if r is None else r for f, r in zip(feats, rows)]
+        flat = np.array(rows, dtype=np.int64)
+        lengths = lengths[nonempty]
+        starts = np.zeros(lengths.size, dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        # Each query's sum runs over its own rows in order, so a query gets the
+        # same bits whether it is scored alone or in any batch.
+        sums = np.add.reduceat(self._weights[flat], starts, axis=0)
+        scale = (1.0 / np.sqrt(lengths.astype(np.float32)))[:, None]
+        logits = sums * scale + self._bias
+        out[nonempty] = 1.0 / (1.0 + np.exp(-logits))
         return out
 
     # -- public -----------------------------------------------------------

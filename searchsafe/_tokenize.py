@@ -67,21 +67,15 @@ def _fugashi_tagger(dic_module: str, pip_name: str, lemma_field: int | None) -> 
         raise BackendUnavailableError(
             f"this tokenizer needs fugashi and the {pip_name} dictionary: pip install fugashi {pip_name}"
         ) from exc
-    # One C call per query: MeCab writes "surface<TAB>lemma" lines itself.
+    # One C call per query: MeCab writes the lemma (or the surface of an
+    # unknown word) followed by a space, and str.split does the rest. fugashi
+    # splits arguments like a shell, so MeCab's \\s (a space) is written doubled.
     lemma = f"%f[{lemma_field}]" if lemma_field is not None else "%m"
-    # fugashi splits arguments like a shell, so MeCab's own \\t escape is written \\\\t.
-    args = f'{dic.MECAB_ARGS} --node-format=%m\\\\t{lemma}\\\\n --unk-format=%m\\\\t%m\\\\n --eos-format=""'
-    tagger = fugashi.GenericTagger(args)
-    parse = tagger.parse
+    args = f'{dic.MECAB_ARGS} --node-format={lemma}\\\\s --unk-format=%m\\\\s --eos-format=""'
+    parse = fugashi.GenericTagger(args).parse
 
     def tokens(text: str) -> list[str]:
-        out = []
-        for line in parse(text).split("\n"):
-            surface, _, base = line.partition("\t")
-            if not surface or surface.isspace():
-                continue
-            out.append(base if base and base != "*" else surface)
-        return out
+        return [t for t in parse(text).split() if t != "*"]
 
     return tokens
 

@@ -84,7 +84,7 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, *, target_precision: float | 
     return float(np.clip(cut[int(np.argmax(f1))], 0.05, 0.95))
 
 
-def _train_sentencepiece(texts: Iterable[str], vocab_size: int, seed: int) -> bytes | None:
+def _train_sentencepiece(texts: Iterable[str], vocab_size: int) -> bytes | None:
     import sentencepiece as spm
 
     lines = sorted({t for t in texts if t})
@@ -104,11 +104,14 @@ def _train_sentencepiece(texts: Iterable[str], vocab_size: int, seed: int) -> by
             shuffle_input_sentence=False,
             split_by_whitespace=False,
             max_sentencepiece_length=8,
+            add_dummy_prefix=False,
             minloglevel=2,
-            random_seed=seed,
         )
     except RuntimeError:
-        # Tiny corpora can fail (too few distinct characters): go without pieces.
+        # A tiny corpus can hold too few distinct pieces for any vocabulary;
+        # pieces are an extra view, so such a model goes without them.
+        if len(lines) >= 1000:
+            raise
         return None
     return buf.getvalue()
 
@@ -285,7 +288,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
 
         folded = [fold(normalize(t)) if t else "" for t in texts]
         self.sentencepiece_ = (
-            _train_sentencepiece(folded, self.sentencepiece_vocab_size, self.random_state)
+            _train_sentencepiece(folded, self.sentencepiece_vocab_size)
             if self.sentencepiece_vocab_size
             else None
         )
