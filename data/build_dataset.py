@@ -38,7 +38,7 @@ BENIGN_FAMILIES = {
 }
 # Where a source's rows go: (train, dev) percentages, the rest is test. Hand-written
 # queries mostly go to dev/test so that those splits read like real traffic.
-SPLIT_SHARE = {"generated": (70, 15), "lexicon": (70, 15), "handwritten": (30, 35), "public": (80, 10)}
+SPLIT_SHARE = {"generated": (70, 15), "handwritten": (30, 35), "public": (80, 10)}
 MAX_PUBLIC_CHARS = 60
 
 
@@ -337,7 +337,14 @@ def _bucket(group: str, seed: int) -> int:
 
 
 def split_of(row: Row, seed: int) -> str:
-    kind = "public" if row.source.startswith("public") else row.source
+    # The share follows the group's origin, not the row's: an evasive variant of
+    # a hand-written query must land in the same split as the query.
+    if ":hw:" in row.group:
+        kind = "handwritten"
+    elif row.source.startswith("public"):
+        kind = "public"
+    else:
+        kind = "generated"
     train, dev = SPLIT_SHARE[kind]
     b = _bucket(row.group, seed)
     return "train" if b < train else "dev" if b < train + dev else "test"

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "default")
-    ap.add_argument("--C", type=float, default=4.0)
+    ap.add_argument("--C", type=float, default=16.0)
     args = ap.parse_args(argv)
     files = [args.data / f"{s}.jsonl" for s in ("train", "dev", "test")]
     train, dev, test = (read_labeled(p, CATEGORIES) for p in files)

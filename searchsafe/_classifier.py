@@ -118,7 +118,9 @@ class Classifier:
         sums = np.add.reduceat(self._weights[flat], starts, axis=0)
         scale = (1.0 / np.sqrt(lengths.astype(np.float32)))[:, None]
         logits = sums * scale + self._bias
-        out[nonempty] = 1.0 / (1.0 + np.exp(-logits))
+        # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
+        with np.errstate(over="ignore"):
+            out[nonempty] = 1.0 / (1.0 + np.exp(-logits))
         return out
 
     # -- public -----------------------------------------------------------

@@ -171,8 +171,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self,
         *,
         categories: Sequence[str] = CATEGORIES,
-        C: float = 4.0,
-        class_weight: str | None = None,
+        C: float = 16.0,
+        class_weight: str | None = "balanced",
         solver: str = "liblinear",
         char_ngram_min: int = 1,
         char_ngram_max: int = 3,
@@ -293,8 +293,12 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             else None
         )
         self.extractor_ = FeatureExtractor(config, self.sentencepiece_)
-        Xh = self.extractor_.transform(texts)
-        n_dim = Xh.shape[1]
+        Xfull = self.extractor_.transform(texts)
+        n_dim = Xfull.shape[1]
+        # liblinear's cost grows with the column count even when columns are
+        # empty: fit on the buckets the data uses and scatter the weights back.
+        used = np.unique(Xfull.indices)
+        Xh = Xfull[:, used].tocsr()
         k = len(self.categories)
         coef = np.zeros((n_dim, k), dtype=np.float64)
         intercept = np.zeros(k, dtype=np.float64)
@@ -321,12 +325,13 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
                 oof[:, j] = yj
                 continue
             est = self._fit_one(Xh, yj)
-            coef[:, j] = est.coef_.ravel()
+            coef[used, j] = est.coef_.ravel()
             intercept[j] = est.intercept_[0]
             scores = self._oof_scores(Xh, yj, groups)
             a, c = _platt(scores, yj)
             calibration.append((a, c))
-            oof[:, j] = 1.0 / (1.0 + np.exp(-(a * scores + c)))
+            with np.errstate(over="ignore"):
+                oof[:, j] = 1.0 / (1.0 + np.exp(-(a * scores + c)))
         a = np.array([p[0] for p in calibration])
         c = np.array([p[1] for p in calibration])
         self.coef_ = coef * a
@@ -387,7 +392,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated probabilities, shape (n, n_categories)."""
-        return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
 
     def predict(self, X) -> np.ndarray:
         """Bool flags at the chosen thresholds, shape (n, n_categories)."""

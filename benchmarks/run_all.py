@@ -1,0 +1,117 @@
+"""Run the whole benchmark suite and regenerate its results.
+
+    python benchmarks/run_all.py            # full: ~10 minutes on 2 cores; rewrites
+                                            # benchmarks/RESULTS.md, results.json, *.png
+                                            # and the results block of benchmarks/README.md
+    python benchmarks/run_all.py --quick    # seconds: small samples, tiny models; writes
+                                            # to benchmarks/quick/ (not committed)
+
+Tables go to stdout, progress to stderr. Exit codes: 0 every part ran and its
+results are well formed; 1 a part failed or produced malformed results (the
+messages say which); 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import _common as C  # noqa: E402
+from benchmarks import _report  # noqa: E402
+
+PARTS = ("speed", "peers", "public")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def run(quick: bool, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
+    """Run *parts* and return the results dict (a failed part holds ``{"error": traceback}``)."""
+    from benchmarks import peers, public, speed
+
+    modules = {"speed": speed, "peers": peers, "public": public}
+    os.environ["PYTHONPATH"] = C.child_env()["PYTHONPATH"]  # for probes and joblib workers
+    meta: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "command": "python benchmarks/run_all.py" + (" --quick" if quick else ""),
+        "quick": quick,
+        "machine": C.machine_info(),
+        "versions": C.versions(),
+        "load_before": _load(),
+        "durations_s": {},
+    }
+    try:
+        meta["model"] = C.model_info()
+    except Exception as exc:  # reported by the parts themselves as well
+        meta["model_error"] = f"{type(exc).__name__}: {exc}"
+    results: dict[str, Any] = {"meta": meta}
+    started = time.perf_counter()
+    for name in parts:
+        C.log(f"== {name}")
+        t0 = time.perf_counter()
+        try:
+            results[name] = modules[name].run(quick=quick)
+        except Exception:
+            results[name] = {"error": traceback.format_exc()}
+            C.log(f"{name} FAILED:\n{results[name]['error']}")
+        meta["durations_s"][name] = round(time.perf_counter() - t0, 1)
+    meta["total_s"] = round(time.perf_counter() - started, 1)
+    meta["load_after"] = _load()
+    return results
+
+
+def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[str, str]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = _report.plots(results, out)
+    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n",
+                                      encoding="utf-8")
+    (out / "RESULTS.md").write_text(_report.render(results, written), encoding="utf-8")
+    if readme is not None and not _report.update_readme(readme, _report.readme_summary(results)):
+        C.log(f"warning: {readme} has no results markers; its table was not updated")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run searchsafe's benchmark suite.")
+    ap.add_argument("--quick", action="store_true", help="small samples and tiny models: seconds, for CI")
+    ap.add_argument("--out", type=Path, help="where results go (default: benchmarks/, or benchmarks/quick/ with --quick)")
+    ap.add_argument("--only", help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
+    args = ap.parse_args(argv)
+    parts = PARTS
+    if args.only:
+        parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
+        unknown = set(parts) - set(PARTS)
+        if unknown or not parts:
+            ap.error(f"--only takes {', '.join(PARTS)}; got {args.only!r}")
+    out = args.out or (C.BENCH / "quick" if args.quick else C.BENCH)
+    # Only a full run of every part at the default place speaks for the README.
+    readme = C.BENCH / "README.md" if (not args.quick and args.out is None and parts == PARTS) else None
+
+    results = run(args.quick, parts)
+    problems = _report.validate(results, parts)
+    results["meta"]["problems"] = problems
+    write(results, out, readme=readme)
+    print((out / "RESULTS.md").read_text(encoding="utf-8"))
+    C.log(f"wrote {out / 'RESULTS.md'}, {out / 'results.json'} and plots in {results['meta']['total_s']:.0f} s")
+    if problems:
+        C.log("BENCHMARK PROBLEMS:\n  " + "\n  ".join(problems))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
