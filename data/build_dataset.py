@@ -38,7 +38,7 @@ BENIGN_FAMILIES = {
 }
 # Where a source's rows go: (train, dev) percentages, the rest is test. Hand-written
 # queries mostly go to dev/test so that those splits read like real traffic.
-SPLIT_SHARE = {"generated": (70, 15), "handwritten": (30, 35), "public": (80, 10)}
+SPLIT_SHARE = {"generated": (70, 15), "handwritten": (40, 30), "public": (80, 10)}
 MAX_PUBLIC_CHARS = 60
 
 
