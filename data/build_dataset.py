@@ -371,6 +371,9 @@ def build(shared: Path | None, seed: int) -> dict[str, list[Row]]:
     if shared is not None:
         rows += shared_wordlist_rows(shared, rng)
         rows += cap_public(public_rows(shared, rng), rng, per_source=4000)
+    for r in rows:
+        if "child_safety" in r.labels and "sexual" in r.labels:
+            r.labels = [c for c in r.labels if c != "sexual"]
     # One row per folded text: hand-written beats lexicon beats generated beats public.
     best: dict[str, Row] = {}
     for r in sorted(rows, key=lambda r: -r.priority):

@@ -24,7 +24,7 @@ problem; 130 interrupted; 141 stdout was closed early (``| head``).
 
 Examples
 --------
->>> main(["--version"])  # doctest: +SKIP
+>>> main(["--version"])
 searchsafe 0.1.0
 0
 """

@@ -17,7 +17,7 @@ SPLITS = ("train", "dev", "test")
 
 @pytest.fixture(scope="module")
 def rows() -> dict[str, list[dict]]:
-    return {s: [json.loads(line) for line in open(DATA / f"{s}.jsonl", encoding="utf-8")] for s in SPLITS}
+    return {s: [json.loads(line) for line in (DATA / f"{s}.jsonl").read_text(encoding="utf-8").splitlines()] for s in SPLITS}
 
 
 def test_every_row_is_valid(rows: dict[str, list[dict]]) -> None:
