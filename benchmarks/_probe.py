@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--path")
     ap.add_argument("--queries", help="JSON file with a list of queries to score after loading")
     ap.add_argument("--n-score", type=int, default=0)
+    ap.add_argument("--chunk", type=int, default=1000,
+                    help="queries per scoring call, as a server would batch them (default: 1000)")
     args = ap.parse_args(argv)
     rss_start = rss_mb()
     t0 = time.perf_counter()
@@ -97,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if score is not None and args.queries and args.n_score:
         queries = json.loads(Path(args.queries).read_text(encoding="utf-8"))[: args.n_score]
-        score(queries)
+        for i in range(0, len(queries), args.chunk):
+            score(queries[i : i + args.chunk])
         out["n_scored"] = len(queries)
+        out["chunk"] = args.chunk
         out["rss_after_scoring_mb"] = rss_mb()
         out.update({f"{k[:-3]}_after_scoring_mb": v for k, v in rss_parts_mb().items()})
     print(json.dumps(out))

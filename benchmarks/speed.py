@@ -329,16 +329,18 @@ def tables(res: dict[str, Any]) -> str:
         f"\nLoad in a fresh process (median of {ld['repeats']}): import {ld['import_s']:.3f} s + load "
         f"{ld['load_s']:.3f} s = {ld['ready_s']:.3f} s. Peak RSS after load {ld['rss_after_load_mb']:.0f} MB "
         f"(a bare python + numpy: {base['rss_after_load_mb']:.0f} MB); after scoring {int(ld.get('n_scored', 0)):,} "
-        f"queries {ld.get('rss_after_scoring_mb', float('nan')):.0f} MB, of which "
+        f"unique queries in batches of {int(ld.get('chunk', 0)):,}, peak {ld.get('rss_after_scoring_mb', float('nan')):.0f} MB; "
+        "at that point "
         f"{ld.get('rss_file_after_scoring_mb', float('nan')):.0f} MB are pages of memory-mapped files (the MeCab "
         f"dictionaries, shared between processes) and {ld.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB "
         f"the process's own heap. Model files {res['model']['size_mb']} MB.\n"
     )
     if res.get("load_long"):
         lg = res["load_long"]
-        out.append(f"After {int(lg['n_scored']):,} unique queries in one process: peak RSS "
-                   f"{lg['rss_after_scoring_mb']:.0f} MB ({lg.get('rss_file_after_scoring_mb', float('nan')):.0f} MB "
-                   f"mapped files, {lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap).\n")
+        out.append(f"After {int(lg['n_scored']):,} unique queries in one process (batches of {int(lg['chunk']):,}): "
+                   f"peak RSS {lg['rss_after_scoring_mb']:.0f} MB ({lg.get('rss_file_after_scoring_mb', float('nan')):.0f} MB "
+                   f"mapped files, {lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap). The heap grows with "
+                   "every new feature seen (the classifier's feature-row cache).\n")
     out.append("Targets (issue 5, one core):\n")
     names = {"batch_unique_qps": "batch throughput, unique queries (mixed, largest batch)",
              "single_p99_us": "single-query p99 latency", "load_s": "load time (import + load)",

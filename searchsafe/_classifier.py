@@ -70,7 +70,6 @@ class Classifier:
                 raise ModelError("weights.npz: a bucket lies outside the model's hash space")
             self._row_of[model.buckets] = np.arange(1, model.buckets.size + 1, dtype=np.int32)
         self._mask = (1 << config.hash_bits) - 1
-        self._row_cache: dict[str, int] = {}
         self._warm_up()
 
     @property
@@ -88,28 +87,21 @@ class Classifier:
 
     # -- core -------------------------------------------------------------
     def _row(self, feature: str) -> int:
-        row = self._row_cache.get(feature)
-        if row is None:
-            row = int(self._row_of[zlib.crc32(feature.encode("utf-8")) & self._mask])
-            if len(self._row_cache) >= FeatureExtractor._CACHE_LIMIT:
-                self._row_cache.clear()
-            self._row_cache[feature] = row
-        return row
+        return int(self._row_of[zlib.crc32(feature.encode("utf-8")) & self._mask])
 
     def _scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
-        analyses = self._extractor.analyze_batch(items, lang)
-        n, k = len(analyses), len(self.categories)
+        lists = self._extractor.feature_lists(items, lang)
+        n, k = len(lists), len(self.categories)
         out = np.zeros((n, k), dtype=np.float32)
-        lengths = np.fromiter((len(a.features) for a in analyses), dtype=np.int64, count=n)
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=n)
         nonempty = lengths > 0
         if not nonempty.any():
             return out
-        feats = list(itertools.chain.from_iterable(a.features for a in analyses))
-        # map() runs the dict look-ups in C; only unseen features take the slow path.
-        rows = list(map(self._row_cache.get, feats))
-        if None in rows:
-            rows = [self._row(f) if r is None else r for f, r in zip(feats, rows)]
-        flat = np.array(rows, dtype=np.int64)
+        feats = list(itertools.chain.from_iterable(lists))
+        # CRC-32 in C over the whole batch, then one numpy gather: cheaper than
+        # any dict of features, and memory stays flat however many queries pass.
+        buckets = np.fromiter(map(zlib.crc32, map(str.encode, feats)), dtype=np.int64, count=len(feats))
+        flat = self._row_of[buckets & self._mask]
         lengths = lengths[nonempty]
         starts = np.zeros(lengths.size, dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])

@@ -80,8 +80,6 @@ class FeatureExtractor:
         A serialized sentencepiece model; None leaves piece features out.
     """
 
-    _CACHE_LIMIT = 1 << 21
-
     def __init__(self, config: FeatureConfig, sentencepiece_model: bytes | None = None):
         config.validate()
         self.config = config
@@ -90,7 +88,6 @@ class FeatureExtractor:
         self._ko = get_tokenizer(config.korean_backend, language="ko")
         self._sp_bytes = sentencepiece_model
         self._sp_local = threading.local()
-        self._buckets: dict[str, int] = {}
 
     # -- text -------------------------------------------------------------
     def _sp(self):
@@ -135,39 +132,33 @@ class FeatureExtractor:
                 feats.extend("k" + cho[i : i + n] for i in range(len(cho) - n + 1))
         return feats
 
+    def _one(self, query: str | None, lang: str | None, encode) -> tuple[str, str, str, list[str], list[str]]:
+        surface = normalize(query) if query else ""
+        folded = fold(surface)
+        lg = lang or detect_language(surface)
+        if not folded:
+            return surface, folded, lg, [], []
+        tokens = self._tokens(surface, lg)
+        pieces = encode(folded, out_type=str) if encode is not None else ()
+        return surface, folded, lg, tokens, self._features(folded, tokens, lg, pieces)
+
+    def _encoder(self):
+        # sentencepiece is called once per query: its list form starts worker
+        # threads and costs four times as much on short queries.
+        sp = self._sp()
+        return sp.encode if sp is not None else None
+
+    def feature_lists(self, queries: Sequence[str | None], lang: str | None = None) -> list[list[str]]:
+        """The feature strings of each query; the lean path scoring runs on."""
+        one, encode = self._one, self._encoder()
+        return [one(q, lang, encode)[4] for q in queries]
+
     def analyze_batch(self, queries: Sequence[str | None], lang: str | None = None) -> list[Analysis]:
         """Run the text pipeline over validated queries (``None`` counts as empty)."""
-        surfaces = [normalize(q) if q else "" for q in queries]
-        folded = [fold(s) for s in surfaces]
-        langs = [lang or detect_language(s) for s in surfaces]
-        sp = self._sp()
-        pieces: list[list[str]]
-        if sp is not None:
-            # One call per query: the list form starts worker threads and costs
-            # four times as much on short queries.
-            encode = sp.encode
-            pieces = [encode(f, out_type=str) if f else [] for f in folded]
-        else:
-            pieces = [[] for _ in folded]
-        out = []
-        for q, s, f, lg, pc in zip(queries, surfaces, folded, langs, pieces):
-            if not f:
-                out.append(Analysis(q or "", s, f, lg, [], []))
-                continue
-            toks = self._tokens(s, lg)
-            out.append(Analysis(q or "", s, f, lg, toks, self._features(f, toks, lg, pc)))
-        return out
+        encode = self._encoder()
+        return [Analysis(q or "", *self._one(q, lang, encode)) for q in queries]
 
     # -- hashing ----------------------------------------------------------
-    def bucket(self, feature: str) -> int:
-        b = self._buckets.get(feature)
-        if b is None:
-            b = zlib.crc32(feature.encode("utf-8")) & self.mask
-            if len(self._buckets) >= self._CACHE_LIMIT:
-                self._buckets.clear()
-            self._buckets[feature] = b
-        return b
-
     def transform(self, queries: Sequence[str | None], lang: str | None = None):
         """Hashed feature matrix (scipy CSR) of shape ``(n, 2**hash_bits)`` for training."""
         import scipy.sparse as sp
@@ -175,12 +166,12 @@ class FeatureExtractor:
         indptr = [0]
         indices: list[int] = []
         data: list[float] = []
-        bucket = self.bucket
-        for a in self.analyze_batch(queries, lang):
-            n = len(a.features)
+        mask = self.mask
+        for feats in self.feature_lists(queries, lang):
+            n = len(feats)
             if n:
                 value = 1.0 / math.sqrt(n)
-                indices.extend(bucket(f) for f in a.features)
+                indices.extend(h & mask for h in map(zlib.crc32, map(str.encode, feats)))
                 data.extend([value] * n)
             indptr.append(len(indices))
         X = sp.csr_matrix(
