@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ._errors import SearchsafeError
 
@@ -67,58 +67,68 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8-sig", newline="")
 
 
+def iter_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` from JSON Lines; *name* is the file named in errors."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.lstrip("\ufeff"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{name}:{lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{name}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        yield lineno, rec
+
+
+def iter_delimited(stream: Iterable[str], delimiter: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` from CSV or TSV with a header line."""
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise DataError(f"{name}:1: {exc}") from None
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    try:
+        for row in reader:
+            lineno = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{name}:{lineno}: expected {len(header)} fields, got {len(row)}")
+            yield lineno, dict(zip(header, row))
+    except csv.Error as exc:
+        raise DataError(f"{name}:{reader.line_num}: {exc}") from None
+
+
 def iter_table(path: str | os.PathLike[str], fmt: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)`` from a table file, streaming where the format allows."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
-    if fmt == "jsonl":
+    if fmt in ("jsonl", "csv", "tsv"):
         with _open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-                yield lineno, rec
-    elif fmt in ("csv", "tsv"):
-        with _open_text(path) as f:
-            reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
-            try:
-                header = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise DataError(f"{path}:1: {exc}") from None
-            header = [h.strip() for h in header]
-            try:
-                for row in reader:
-                    lineno = reader.line_num
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue
-                    if len(row) != len(header):
-                        raise DataError(f"{path}:{lineno}: expected {len(header)} fields, got {len(row)}")
-                    yield lineno, dict(zip(header, row))
-            except csv.Error as exc:
-                raise DataError(f"{path}:{reader.line_num}: {exc}") from None
-    else:
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise DataError(f"{path}: reading Parquet needs pyarrow: pip install 'searchsafe[parquet]'") from None
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises ArrowInvalid and friends
-            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-        lineno = 0
-        for batch in pf.iter_batches(batch_size=65536):
-            for rec in batch.to_pylist():
-                lineno += 1
-                yield lineno, rec
+            if fmt == "jsonl":
+                yield from iter_jsonl(f, str(path))
+            else:
+                yield from iter_delimited(f, "," if fmt == "csv" else "\t", str(path))
+        return
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install 'searchsafe[parquet]'") from None
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    lineno = 0
+    for batch in pf.iter_batches(batch_size=65536):
+        for rec in batch.to_pylist():
+            lineno += 1
+            yield lineno, rec
 
 
 def _parse_labels(value: Any, where: str, categories: Sequence[str]) -> list[str]:

@@ -13,9 +13,7 @@ same compact :class:`~searchsafe._modelio.ModelData` as
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 
 from ._categories import CATEGORIES, SEVERITY
-from ._data import DataError, _parse_labels, _truthy, iter_table
+from ._data import DataError, _parse_labels, _truthy, iter_delimited, iter_jsonl, iter_table
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._modelio import ModelData, write_model
@@ -72,40 +70,28 @@ def _iter_stream_records(stream: TextIO, fmt: str | None) -> Iterator[tuple[int,
             if fmt is None
             else f"{STDIN_NAME}: cannot read {fmt} from stdin; use one of {', '.join(STREAM_FORMATS)}, or a file"
         )
-    lineno = 0
+    # Count lines as they are read, so a decoding error can name its line.
+    counted = _CountingLines(stream)
     try:
         if fmt == "jsonl":
-            for lineno, line in enumerate(stream, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line.lstrip("\ufeff"))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{STDIN_NAME}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict):
-                    raise DataError(f"{STDIN_NAME}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-                yield lineno, rec
-            return
-        reader = csv.reader(stream, delimiter="," if fmt == "csv" else "\t")
-        try:
-            header = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise DataError(f"{STDIN_NAME}:1: {exc}") from None
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        try:
-            for row in reader:
-                lineno = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) != len(header):
-                    raise DataError(f"{STDIN_NAME}:{lineno}: expected {len(header)} fields, got {len(row)}")
-                yield lineno, dict(zip(header, row))
-        except csv.Error as exc:
-            raise DataError(f"{STDIN_NAME}:{reader.line_num}: {exc}") from None
+            yield from iter_jsonl(counted, STDIN_NAME)
+        else:
+            yield from iter_delimited(counted, "," if fmt == "csv" else "\t", STDIN_NAME)
     except UnicodeDecodeError:
-        raise DataError(f"{STDIN_NAME}:{lineno + 1}: not valid UTF-8") from None
+        raise DataError(f"{STDIN_NAME}:{counted.lineno + 1}: not valid UTF-8") from None
+
+
+class _CountingLines:
+    """Iterate a text stream's lines, remembering how many were read."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self.lineno = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._stream:
+            self.lineno += 1
+            yield line
 
 
 def iter_records(
