@@ -141,7 +141,8 @@ class QueryPool:
                     originals[lang].append(text)
         for lang, texts in originals.items():
             if len(texts) < 50:
-                raise RuntimeError(f"query pool: only {len(texts)} {lang} queries of <= {max_chars} chars in {data_dir}")
+                raise RuntimeError(
+                    f"query pool: only {len(texts)} {lang} queries of <= {max_chars} chars in {data_dir}")
             self._rng.shuffle(texts)
         self._originals = originals
         self._words = {lang: [t.split(" ") for t in texts] for lang, texts in originals.items()}
@@ -314,7 +315,8 @@ def worker_warm(model_path: str, queries: list[str]) -> int:
 
 
 # -- subprocess probes ------------------------------------------------------
-def run_probe(kind: str, path: str | None, queries_file: Path | None, n_score: int, *, repeats: int = 1) -> dict[str, Any]:
+def run_probe(kind: str, path: str | None, queries_file: Path | None, n_score: int, *,
+              repeats: int = 1) -> dict[str, Any]:
     """Load a model in a fresh interpreter: time to ready and peak RSS (medians of *repeats*)."""
     runs = []
     for _ in range(repeats):

@@ -112,7 +112,8 @@ def header(results: dict[str, Any]) -> str:
         f"Load average before / after the run: {m['load_before']} / {m['load_after']} "
         "(other work on the machine slows every number here alike; compare ratios measured in the same run).",
         "Libraries: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".",
-        f"Suite time: {m['total_s']:.0f} s (" + ", ".join(f"{k} {val:.0f} s" for k, val in m["durations_s"].items()) + ").",
+        f"Suite time: {m['total_s']:.0f} s ("
+        + ", ".join(f"{k} {val:.0f} s" for k, val in m["durations_s"].items()) + ").",
     ]
     model = m.get("model")
     if model:
@@ -236,9 +237,9 @@ def plots(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
     if s and "error" not in s:
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
         thr = s["throughput"]
-        for label, series, style in [("ja, unique", thr["unique"]["ja"], "o-"), ("ko, unique", thr["unique"]["ko"], "s-"),
-                                     ("mixed, unique", thr["unique"]["mixed"], "^-"),
-                                     ("mixed, Zipf stream", thr["zipf"], "v--")]:
+        lines = [("ja, unique", thr["unique"]["ja"], "o-"), ("ko, unique", thr["unique"]["ko"], "s-"),
+                 ("mixed, unique", thr["unique"]["mixed"], "^-"), ("mixed, Zipf stream", thr["zipf"], "v--")]
+        for label, series, style in lines:
             xs = [int(b) for b in series]
             ax.plot(xs, [series[b] for b in series], style, label=label)
         target = s["targets"]["batch_unique_qps"]["target"]

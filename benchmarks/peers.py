@@ -20,9 +20,13 @@ scored on ``data/test.jsonl``:
   sigmoid outputs (``loss="ova"``). Its settings were picked once on dev.jsonl
   (see FASTTEXT_PARAMS).
 * ``searchsafe``: the shipped default model, scored through the public API.
-  When it was trained on older data files than data/ now holds (and always in
-  quick mode), ``searchsafe_retrained`` is added: ``searchsafe train`` run here
-  on the same training rows and dev file as the peers.
+
+The peers follow the shipped model's recipe (``models/build_default.py``):
+thresholds are chosen on dev by a model fitted on train, and when the shipped
+model was then refit on train + dev (its manifest says so), the peers are refit
+on train + dev too, keeping those thresholds. If the shipped model was trained
+on other versions of the data files than data/ holds, the tables say so: run
+``python models/build_default.py`` first for a like-with-like comparison.
 """
 
 from __future__ import annotations
@@ -44,13 +48,8 @@ from benchmarks import _common as C  # noqa: E402
 
 PEERS = ("keyword", "tfidf_svc", "fasttext")
 SYSTEMS = ("searchsafe",) + PEERS
-#: Added when the shipped model was not trained on today's data/train.jsonl (and
-#: always in quick mode, on the same sample as the peers), so that one row
-#: compares like with like.
-RETRAINED = "searchsafe_retrained"
 LABELS = {
     "searchsafe": "searchsafe (default model)",
-    RETRAINED: "searchsafe retrained in this run on the peers' training data",
     "keyword": "keyword list, substring match",
     "tfidf_svc": "profanity-check style: TF-IDF char 1–3 + calibrated LinearSVC",
     "fasttext": "fastText supervised, char n-grams, ova",
@@ -64,7 +63,7 @@ FASTTEXT_QUICK = {**FASTTEXT_PARAMS, "epoch": 3, "dim": 16, "bucket": 20_000}
 
 FULL = {"train_every": 1, "eval_every": 1, "batch": 10_000, "repeats": 3, "latency_n": 2_000,
         "latency_n_slow": 300, "warm_up": 10_000, "probe_repeats": 3, "probe_score": 10_000}
-QUICK = {"train_every": 12, "eval_every": 10, "batch": 500, "repeats": 1, "latency_n": 100,
+QUICK = {"train_every": 30, "eval_every": 10, "batch": 500, "repeats": 1, "latency_n": 100,
          "latency_n_slow": 30, "warm_up": 300, "probe_repeats": 1, "probe_score": 300}
 
 
@@ -336,47 +335,6 @@ def _subsample(data, every: int):
                          for name in ("texts", "labels", "langs", "groups", "sources", "tags")])
 
 
-def _write_jsonl(path: Path, data) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for i in range(len(data)):
-            f.write(json.dumps({"text": data.texts[i], "labels": data.labels[i], "lang": data.langs[i],
-                                "group": data.groups[i], "tags": data.tags[i]}, ensure_ascii=False) + "\n")
-
-
-def retrain_searchsafe(train, dev, out: Path, *, quick: bool) -> dict[str, Any]:
-    """``searchsafe train TRAIN --dev DEV --out OUT`` in-process, as models/build_default.py trains."""
-    import contextlib
-    import io
-
-    flags = ["--sentencepiece-vocab-size", "0", "--hash-bits", "16"] if quick else []
-    t0 = time.perf_counter()
-    try:
-        from searchsafe import cli
-    except ImportError:
-        cli = None
-    work = out.parent / (out.name + "_data")
-    work.mkdir(parents=True, exist_ok=True)
-    train_file, dev_file = work / "train.jsonl", work / "dev.jsonl"
-    _write_jsonl(train_file, train)
-    _write_jsonl(dev_file, dev)
-    if cli is not None:
-        argv = ["train", str(train_file), "--dev", str(dev_file), "--out", str(out), "--quiet", *flags]
-        err = io.StringIO()
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-            code = cli.main(argv)
-        if code != 0:
-            raise RuntimeError(f"searchsafe train exited {code}: {err.getvalue()[-2000:]}")
-        how = "searchsafe train train.jsonl --dev dev.jsonl " + " ".join(flags)
-    else:
-        from searchsafe import QueryClassifier
-
-        params = {"sentencepiece_vocab_size": 0, "hash_bits": 16} if quick else {}
-        QueryClassifier(**params).fit(train.texts, train.labels, groups=train.groups, X_dev=dev.texts,
-                                      y_dev=dev.labels).save(out, name=out.name)
-        how = f"QueryClassifier({params}).fit(..., X_dev=dev) (no searchsafe.cli)"
-    return {"how": how.strip(), "train_s": round(time.perf_counter() - t0, 1)}
-
-
 def run(quick: bool = False) -> dict[str, Any]:
     import searchsafe
     from searchsafe._classifier import default_model_path
@@ -388,7 +346,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     train = _subsample(read_labeled(C.DATA / "train.jsonl", cats), cfg["train_every"])
     dev = _subsample(read_labeled(C.DATA / "dev.jsonl", cats), cfg["eval_every"])
     test = _subsample(read_labeled(C.DATA / "test.jsonl", cats), cfg["eval_every"])
-    Ytr, Ydev, Ytest = (label_matrix(d.labels, cats) for d in (train, dev, test))
+    Ydev, Ytest = (label_matrix(d.labels, cats) for d in (dev, test))
     res: dict[str, Any] = {"quick": quick, "config": cfg, "n_train": len(train), "n_dev": len(dev),
                            "n_test": len(test), "labels": LABELS, "systems": {}}
     res["model"] = C.model_info()
@@ -399,38 +357,53 @@ def run(quick: bool = False) -> dict[str, Any]:
     work = tempfile.TemporaryDirectory()
     C.log("peers: loading searchsafe, building the keyword list, training tfidf_svc and fastText")
     systems["searchsafe"] = SearchsafeSystem(searchsafe.load())
-    train_s["searchsafe"] = (json.loads((default_model_path() / "manifest.json").read_text(encoding="utf-8"))
-                             .get("training", {}).get("train_seconds"))
-    if quick or not res["model"]["trained_on_current_data"]:
-        C.log("peers: the shipped model was trained on other data; retraining searchsafe on the peers' data")
-        paths[RETRAINED] = Path(work.name) / RETRAINED
-        res["retrained"] = retrain_searchsafe(train, dev, paths[RETRAINED], quick=quick)
-        systems[RETRAINED] = SearchsafeSystem(searchsafe.load(paths[RETRAINED]))
-        train_s[RETRAINED] = res["retrained"]["train_s"]
+    training = json.loads((default_model_path() / "manifest.json").read_text(encoding="utf-8")).get("training", {})
+    train_s["searchsafe"] = training.get("train_seconds")
+    refit = "refit on train + dev" in str(training.get("threshold_source", ""))
+    res["recipe"] = {
+        "shipped_model": f"{training.get('command', '?')}: {training.get('n_train', 0):,} rows, thresholds from "
+                         f"{training.get('threshold_source', '?')}",
+        "peers": "fit on train, thresholds on dev" + (", refit on train + dev keeping them" if refit else ""),
+        "refit_on_train_and_dev": refit,
+    }
     t0 = time.perf_counter()
     systems["keyword"] = KeywordFilter.from_lexicons(C.DATA / "lexicons", cats)
     train_s["keyword"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    systems["tfidf_svc"] = TfidfSVC().fit(train.texts, Ytr)
-    train_s["tfidf_svc"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     ft_params = FASTTEXT_QUICK if quick else FASTTEXT_PARAMS
-    systems["fasttext"] = FastTextPeer.fit(train.texts, train.labels, cats, ft_params)
-    train_s["fasttext"] = time.perf_counter() - t0
     res["fasttext_params"] = ft_params
     res["keyword_terms"] = len(systems["keyword"].terms)
+    fitters = {
+        "tfidf_svc": lambda d: TfidfSVC().fit(d.texts, label_matrix(d.labels, cats)),
+        "fasttext": lambda d: FastTextPeer.fit(d.texts, d.labels, cats, ft_params),
+    }
+    peer_thresholds: dict[str, np.ndarray] = {}
+    both = None
+    if refit:
+        from searchsafe._data import LabeledData
+
+        both = LabeledData([], [], [], [], [], [])
+        both.extend(train)
+        both.extend(dev)
+    for name, fit in fitters.items():
+        t0 = time.perf_counter()
+        system = fit(train)
+        peer_thresholds[name] = _thresholds(Ydev, system.score_batch(dev.texts), cats)
+        if both is not None:
+            system = fit(both)
+        systems[name] = system
+        train_s[name] = time.perf_counter() - t0
 
     # -- quality ---------------------------------------------------------
     for name, system in systems.items():
-        if name in ("searchsafe", RETRAINED):
+        if name == "searchsafe":
             th = np.array([system.clf.thresholds[c] for c in cats], dtype=np.float32)
-            source = "the model's own (chosen on dev by searchsafe train)"
+            source = "shipped with the model (chosen on dev)"
         elif name == "keyword":
             th = np.full(len(cats), 0.5, np.float32)
             source = "none needed (0/1 output)"
         else:
-            th = _thresholds(Ydev, system.score_batch(dev.texts), cats)
-            source = "choose_threshold on dev"
+            th = peer_thresholds[name]
+            source = "choose_threshold on dev, by the model fitted on train"
         P = system.score_batch(test.texts)
         res["systems"][name] = {
             "label": LABELS[name],
@@ -443,9 +416,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     # -- speed: same fresh queries for every system, interleaved ----------------
     pool = C.QueryPool()
-    for name in ("searchsafe", RETRAINED):
-        if name in systems:
-            systems[name].score_batch(pool.take("mixed", cfg["warm_up"]))
+    systems["searchsafe"].score_batch(pool.take("mixed", cfg["warm_up"]))
     for system in systems.values():
         system.score_batch(pool.take("mixed", 100))
     batch_runs: dict[str, list[float]] = {n: [] for n in systems}
@@ -478,14 +449,12 @@ def run(quick: bool = False) -> dict[str, Any]:
             if path is None:
                 path = Path(tmp) / name
                 system.save(path)
-            kind = "searchsafe" if name == RETRAINED else name
-            probe = C.run_probe(kind, str(path), qfile, cfg["probe_score"], repeats=cfg["probe_repeats"])
+            probe = C.run_probe(name, str(path), qfile, cfg["probe_score"], repeats=cfg["probe_repeats"])
             probe["disk_mb"] = round(sum(p.stat().st_size for p in Path(path).iterdir() if p.is_file()) / 1e6, 2)
             res["systems"][name]["memory"] = probe
 
     # -- ratios ----------------------------------------------------------
     ss = res["systems"]["searchsafe"]
-    same = res["systems"].get(RETRAINED, ss)
     res["ratios"] = {}
     for name in PEERS:
         p = res["systems"][name]
@@ -494,15 +463,19 @@ def run(quick: bool = False) -> dict[str, Any]:
             "single_p50": round(p["latency"]["p50_us"] / ss["latency"]["p50_us"], 3),
             "single_p99": round(p["latency"]["p99_us"] / ss["latency"]["p99_us"], 3),
             "macro_f1_points": round(100 * (ss["quality"]["macro_f1"] - p["quality"]["macro_f1"]), 2),
-            "macro_f1_points_same_data": round(100 * (same["quality"]["macro_f1"] - p["quality"]["macro_f1"]), 2),
         }
     return res
 
 
 def tables(res: dict[str, Any]) -> str:
     cats = list(next(iter(res["systems"].values()))["quality"]["categories"])
-    out = [f"Quality on data/test.jsonl ({res['n_test']:,} queries; peers trained on {res['n_train']:,} "
-           "train rows, thresholds from dev):\n"]
+    recipe = res.get("recipe", {})
+    out = [f"Quality on data/test.jsonl ({res['n_test']:,} queries). searchsafe: {recipe.get('shipped_model')}. "
+           f"Peers: {recipe.get('peers')} ({res['n_train']:,} train and {res['n_dev']:,} dev rows).\n"]
+    if not res["model"]["trained_on_current_data"]:
+        out.append(f"**The shipped model was trained on other versions of {', '.join(res['model']['data_files_differ'])} "
+                   "than data/ holds now**, so searchsafe's row is not a same-data comparison: run "
+                   "`python models/build_default.py`, then this benchmark.\n")
     rows = []
     for name, s in res["systems"].items():
         q = s["quality"]
@@ -527,20 +500,15 @@ def tables(res: dict[str, Any]) -> str:
     out.append(C.markdown_table(["system", "queries/s (batch)", "single p50 µs", "single p99 µs", "load s",
                                  "RSS after load MB", f"RSS after {res['config']['probe_score']:,} queries MB",
                                  "disk MB", "train s"], rows))
-    out.append("\nsearchsafe's training time is the one recorded in its manifest (the full train split, dev "
-               "thresholds); the peers were trained in this run. RSS includes memory-mapped dictionary pages "
-               "(searchsafe's MeCab dictionaries), which processes share.")
-    if res.get("retrained"):
-        out.append(f"\n`{RETRAINED}`: {res['retrained']['how']}, run here because "
-                   + ("quick mode trains everything on the same small sample."
-                      if res["quick"] else "the shipped model was trained on older data files than data/ holds now."))
-    out.append("\nsearchsafe (shipped model) ÷ peer, measured in this run (> 1: searchsafe is faster; macro-F1 "
-               "difference in points, + means searchsafe is better):\n")
-    same = "same training data" if res.get("retrained") else "same training data (the shipped model)"
+    out.append("\nsearchsafe's training time is the one its manifest records; the peers were trained in this "
+               "run (both fits when refit). RSS includes memory-mapped dictionary pages (searchsafe's MeCab "
+               "dictionaries), which processes share.")
+    out.append("\nsearchsafe ÷ peer, measured in this run (> 1: searchsafe is faster; macro-F1 difference in "
+               "points, + means searchsafe is better):\n")
     out.append(C.markdown_table(
-        ["peer", "batch throughput", "single p50", "single p99", "macro-F1, shipped model", f"macro-F1, {same}"],
+        ["peer", "batch throughput", "single p50", "single p99", "macro-F1 (points)"],
         [[n, f"{r['batch_throughput']:.2f}×", f"{r['single_p50']:.2f}×", f"{r['single_p99']:.2f}×",
-          f"{r['macro_f1_points']:+.1f}", f"{r['macro_f1_points_same_data']:+.1f}"] for n, r in res["ratios"].items()],
+          f"{r['macro_f1_points']:+.1f}"] for n, r in res["ratios"].items()],
     ))
     return "\n".join(out)
 

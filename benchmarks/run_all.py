@@ -88,7 +88,8 @@ def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[st
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Run searchsafe's benchmark suite.")
     ap.add_argument("--quick", action="store_true", help="small samples and tiny models: seconds, for CI")
-    ap.add_argument("--out", type=Path, help="where results go (default: benchmarks/, or benchmarks/quick/ with --quick)")
+    ap.add_argument("--out", type=Path,
+                    help="where results go (default: benchmarks/, or benchmarks/quick/ with --quick)")
     ap.add_argument("--only", help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
     args = ap.parse_args(argv)
     parts = PARTS

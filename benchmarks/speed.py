@@ -167,7 +167,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     cfg = QUICK if quick else FULL
     reps = cfg["repeats"]
     model_path = str(default_model_path())
-    res: dict[str, Any] = {"quick": quick, "targets": {}, "config": {k: v for k, v in cfg.items() if k != "queries_per_run"}}
+    res: dict[str, Any] = {"quick": quick, "targets": {},
+                           "config": {k: v for k, v in cfg.items() if k != "queries_per_run"}}
     res["config"]["queries_per_run"] = {str(k): v for k, v in cfg["queries_per_run"].items()}
     res["model"] = C.model_info(Path(model_path))
 
@@ -221,7 +222,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "ja": C.latency_summary(lat[0::2]),
         "ko": C.latency_summary(lat[1::2]),
     }
-    C.log(f"speed: single-query latency p50 {res['latency']['mixed']['p50_us']} µs, p99 {res['latency']['mixed']['p99_us']} µs")
+    mixed = res["latency"]["mixed"]
+    C.log(f"speed: single-query latency p50 {mixed['p50_us']} µs, p99 {mixed['p99_us']} µs")
 
     # -- where the time goes -----------------------------------------------
     stage_runs = [_stages(clf, pool.take("mixed", cfg["stage_n"])) for _ in range(cfg["stage_repeats"])]
@@ -288,7 +290,8 @@ def tables(res: dict[str, Any]) -> str:
     out.append(C.markdown_table(["queries"] + [f"batch {int(b):,}" for b in bss], rows))
     z = res["throughput"]["zipf_stream"]
     out.append(f"\nFirst batch of {res['first_batch_after_load']['batch']:,} right after load (cold caches): "
-               f"{C.fmt_int(res['first_batch_after_load']['qps'])} queries/s. Zipf stream: {z['length']:,} queries over "
+               f"{C.fmt_int(res['first_batch_after_load']['qps'])} queries/s. "
+               f"Zipf stream: {z['length']:,} queries over "
                f"{z['pool']:,} distinct (exponent {z['exponent']}), {z['distinct_fraction']:.0%} distinct, "
                f"top query {z['top1_share']:.1%} of traffic.\n")
     lat = res["latency"]
@@ -329,7 +332,8 @@ def tables(res: dict[str, Any]) -> str:
         f"\nLoad in a fresh process (median of {ld['repeats']}): import {ld['import_s']:.3f} s + load "
         f"{ld['load_s']:.3f} s = {ld['ready_s']:.3f} s. Peak RSS after load {ld['rss_after_load_mb']:.0f} MB "
         f"(a bare python + numpy: {base['rss_after_load_mb']:.0f} MB); after scoring {int(ld.get('n_scored', 0)):,} "
-        f"unique queries in batches of {int(ld.get('chunk', 0)):,}, peak {ld.get('rss_after_scoring_mb', float('nan')):.0f} MB; "
+        f"unique queries in batches of {int(ld.get('chunk', 0)):,}, "
+        f"peak {ld.get('rss_after_scoring_mb', float('nan')):.0f} MB; "
         "at that point "
         f"{ld.get('rss_file_after_scoring_mb', float('nan')):.0f} MB are pages of memory-mapped files (the MeCab "
         f"dictionaries, shared between processes) and {ld.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB "
@@ -338,8 +342,9 @@ def tables(res: dict[str, Any]) -> str:
     if res.get("load_long"):
         lg = res["load_long"]
         out.append(f"After {int(lg['n_scored']):,} unique queries in one process (batches of {int(lg['chunk']):,}): "
-                   f"peak RSS {lg['rss_after_scoring_mb']:.0f} MB ({lg.get('rss_file_after_scoring_mb', float('nan')):.0f} MB "
-                   f"mapped files, {lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap). The heap grows with "
+                   f"peak RSS {lg['rss_after_scoring_mb']:.0f} MB "
+                   f"({lg.get('rss_file_after_scoring_mb', float('nan')):.0f} MB mapped files, "
+                   f"{lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap). The heap grows with "
                    "every new feature seen (the classifier's feature-row cache).\n")
     out.append("Targets (issue 5, one core):\n")
     names = {"batch_unique_qps": "batch throughput, unique queries (mixed, largest batch)",

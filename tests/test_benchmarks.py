@@ -25,8 +25,8 @@ PERCENTILES = [
 
 LEXICON = {
     "self_harm.tsv": "kind\ttext\tlabels\talone\tnote\nterm\t死にたい\t\t1\t\nmodifier\t方法\t\t\t\n",
-    "harassment.tsv": "kind\ttext\tlabels\talone\tnote\n# a comment line\nterm\t리벤지포르노\tharassment,sexual\t1\t\n"
-                      "phrase\tＡＢＣ 晒し\t\t\t\n",
+    "harassment.tsv": "kind\ttext\tlabels\talone\tnote\n# a comment line\n"
+                      "term\t리벤지포르노\tharassment,sexual\t1\t\nphrase\tＡＢＣ 晒し\t\t\t\n",
     "benign.tsv": "kind\tfamily\ttext\tnear\tnote\nquery\ttitle\t死にたい\tself_harm\t\n",
 }
 KEYWORD_CASES = [
@@ -78,8 +78,8 @@ def _toy_data(path: Path, n: int = 60) -> None:
     path.mkdir()
     with open(path / "train.jsonl", "w", encoding="utf-8") as f:
         for i in range(n):
-            f.write(json.dumps({"text": f"猫 {i} 飼い方{i % 7}", "lang": "ja", "labels": []}, ensure_ascii=False) + "\n")
-            f.write(json.dumps({"text": f"고양이 {i} 사료{i % 7}", "lang": "ko", "labels": []}, ensure_ascii=False) + "\n")
+            for text, lang in ((f"猫 {i} 飼い方{i % 7}", "ja"), (f"고양이 {i} 사료{i % 7}", "ko")):
+                f.write(json.dumps({"text": text, "lang": lang, "labels": []}, ensure_ascii=False) + "\n")
 
 
 def test_query_pool_never_repeats_and_recombines(tmp_path):
@@ -142,7 +142,7 @@ def test_quick_run_writes_well_formed_results(quick_run):
     parts = ("speed", "peers") + (("public",) if C.SHARED_DATA.is_dir() else ())
     assert _report.validate(results, parts) == []
     assert results["meta"]["quick"] is True
-    assert set(results["peers"]["systems"]) == set(peers.SYSTEMS) | {peers.RETRAINED}
+    assert set(results["peers"]["systems"]) == set(peers.SYSTEMS)
     for name in peers.PEERS:
         assert results["peers"]["ratios"][name]["batch_throughput"] > 0
     speed = results["speed"]
