@@ -289,6 +289,7 @@ def model_info(path: Path | None = None) -> dict[str, Any]:
         "n_weights": manifest.get("n_weights"),
         "n_train": (manifest.get("training") or {}).get("n_train"),
         "size_mb": round(size / 1e6, 2),
+        "manifest_sha256": sha256(path / "manifest.json"),
         "trained_on_current_data": bool(trained_on) and all(current.get(k) == v for k, v in trained_on.items()),
         "data_files_differ": sorted(k for k, v in trained_on.items() if current.get(k) != v),
     }
@@ -306,6 +307,14 @@ def worker_score(model_path: str, queries: list[str]):
 
         clf = _WORKER_MODELS[model_path] = searchsafe.load(model_path)
     return clf.score_batch(queries)
+
+
+def burn(n: int) -> int:
+    """A fixed amount of pure-Python work: how much CPU the machine gives a process."""
+    total = 0
+    for i in range(n):
+        total += i
+    return total
 
 
 def worker_warm(model_path: str, queries: list[str]) -> int:

@@ -124,6 +124,9 @@ def header(results: dict[str, Any]) -> str:
                else f"**trained on older versions of {', '.join(model['data_files_differ'])}** than data/ holds now: "
                     "its test numbers may include rows it was trained on, or miss newer ones.")
         )
+    if m.get("model_replaced_during_run"):
+        lines.append("**The default model was replaced while this suite ran** (someone retrained it): parts that "
+                     "ran before and after measured different models. Run the suite again.")
     return "\n\n".join(lines)
 
 

@@ -70,6 +70,11 @@ def run(quick: bool, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
             C.log(f"{name} FAILED:\n{results[name]['error']}")
         meta["durations_s"][name] = round(time.perf_counter() - t0, 1)
     meta["total_s"] = round(time.perf_counter() - started, 1)
+    try:
+        end = C.model_info()
+        meta["model_replaced_during_run"] = end["manifest_sha256"] != meta.get("model", {}).get("manifest_sha256")
+    except Exception as exc:
+        meta["model_error"] = f"{type(exc).__name__}: {exc}"
     meta["load_after"] = _load()
     return results
 

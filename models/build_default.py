@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "default")
-    ap.add_argument("--C", type=float, default=16.0)
+    ap.add_argument("--C", type=float, default=0.03)
     ap.add_argument("--no-refit", dest="refit", action="store_false",
                     help="ship the model trained on train only (default: refit on train + dev)")
     args = ap.parse_args(argv)

@@ -21,7 +21,7 @@ import numpy as np
 from ._errors import InvalidParameterError
 from ._hangul import choseong
 from ._lang import LANGUAGES, detect_language
-from ._normalize import _KANA_FOLD, fold, normalize
+from ._normalize import _KANA_FOLD, fold, fold_words, normalize
 from ._tokenize import get_tokenizer
 
 __all__ = ["FeatureConfig", "FeatureExtractor", "Analysis"]
@@ -32,7 +32,11 @@ class FeatureConfig:
     """Settings that fix the feature space; stored in every model's manifest."""
 
     char_ngram_min: int = 1
-    char_ngram_max: int = 3
+    char_ngram_max: int = 4
+    #: ``"word"``: n-grams inside each word of the surface, padded with a space
+    #: at both ends (word boundaries count); ``"folded"``: n-grams over the
+    #: whole folded query with no spaces (format of models before 0.1.0's release).
+    char_mode: str = "word"
     choseong_ngram_min: int = 2
     choseong_ngram_max: int = 3
     morph_bigrams: bool = True
@@ -46,6 +50,9 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        # Manifests written before char_mode existed used folded n-grams up to 3.
+        known.setdefault("char_mode", "folded")
+        known.setdefault("char_ngram_max", 3)
         return cls(**known)
 
     def validate(self) -> None:
@@ -53,6 +60,8 @@ class FeatureConfig:
             a, b = getattr(self, lo), getattr(self, hi)
             if not (isinstance(a, int) and isinstance(b, int) and 1 <= a <= b <= 8):
                 raise InvalidParameterError(f"{lo} and {hi} must be integers with 1 <= {lo} <= {hi} <= 8; got {a!r} and {b!r}")
+        if self.char_mode not in ("word", "folded"):
+            raise InvalidParameterError(f"char_mode must be 'word' or 'folded'; got {self.char_mode!r}")
         if not (isinstance(self.hash_bits, int) and 10 <= self.hash_bits <= 26):
             raise InvalidParameterError(f"hash_bits must be an integer from 10 to 26; got {self.hash_bits!r}")
 
@@ -111,16 +120,27 @@ class FeatureExtractor:
             return self._ja.tokens(surface) + self._ko.tokens(surface)
         return surface.split()
 
-    def _features(self, folded: str, tokens: list[str], lang: str, pieces: Sequence[str]) -> list[str]:
+    def _features(self, surface: str, folded: str, tokens: list[str], lang: str, pieces: Sequence[str]) -> list[str]:
         cfg = self.config
         feats = ["l" + lang]
-        padded = "<" + folded + ">"
-        n_chars = len(padded)
-        for n in range(cfg.char_ngram_min, cfg.char_ngram_max + 1):
-            if n == 1:
-                feats.extend(["c" + ch for ch in folded])
-            else:
-                feats.extend(["c" + padded[i : i + n] for i in range(n_chars - n + 1)])
+        lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
+        if cfg.char_mode == "word":
+            for word in fold_words(surface).split():
+                padded = " " + word + " "
+                end = len(padded)
+                for n in range(lo, hi + 1):
+                    if n == 1:
+                        feats.extend(["w" + ch for ch in word])
+                    else:
+                        feats.extend(["w" + padded[i : i + n] for i in range(end - n + 1)])
+        else:
+            padded = "<" + folded + ">"
+            end = len(padded)
+            for n in range(lo, hi + 1):
+                if n == 1:
+                    feats.extend(["c" + ch for ch in folded])
+                else:
+                    feats.extend(["c" + padded[i : i + n] for i in range(end - n + 1)])
         morphs = [t.lower().translate(_KANA_FOLD) for t in tokens]
         feats.extend("m" + m for m in morphs)
         if cfg.morph_bigrams:
@@ -140,7 +160,7 @@ class FeatureExtractor:
             return surface, folded, lg, [], []
         tokens = self._tokens(surface, lg)
         pieces = encode(folded, out_type=str) if encode is not None else ()
-        return surface, folded, lg, tokens, self._features(folded, tokens, lg, pieces)
+        return surface, folded, lg, tokens, self._features(surface, folded, tokens, lg, pieces)
 
     def _encoder(self):
         # sentencepiece is called once per query: its list form starts worker

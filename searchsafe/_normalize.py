@@ -15,7 +15,7 @@ import unicodedata
 from ._hangul import _CHO, _JONG, _JUNG, compose_jamo, has_loose_jamo, qwerty_to_hangul
 from ._tokenize import is_known_korean
 
-__all__ = ["MAX_QUERY_CHARS", "normalize", "fold"]
+__all__ = ["MAX_QUERY_CHARS", "normalize", "fold", "fold_words"]
 
 #: Queries longer than this many characters are cut before scoring; a search
 #: query that long is pasted text, and the cut keeps the cost of one query bounded.
@@ -54,6 +54,7 @@ _WEDGED_DIGITS = re.compile(
     "(?<=[\uac00-\ud7a3\u3041-\u3096])[0-9]+(?=[\uac00-\ud7a3\u3041-\u3096])"
 )
 _NOT_WORD = re.compile(r"[\W_]+")
+_NOT_WORD_OR_SPACE = re.compile(r"[^\w ]+|_+")
 _LONG_REPEAT = re.compile(r"(.)\1{2,}")
 
 
@@ -155,3 +156,18 @@ def fold(surface: str) -> str:
     text = _NOT_WORD.sub("", surface.translate(_KANA_FOLD))
     text = _WEDGED_DIGITS.sub("", text)
     return _LONG_REPEAT.sub(r"\1", text)
+
+
+def fold_words(surface: str) -> str:
+    """Like :func:`fold`, but spaces between words stay: the view for per-word n-grams.
+
+    Examples
+    --------
+    >>> fold_words(normalize("シネ 動画!!"))
+    'しね 動画'
+    >>> fold_words(normalize("자1살  방법"))
+    '자살 방법'
+    """
+    text = _NOT_WORD_OR_SPACE.sub("", surface.translate(_KANA_FOLD))
+    text = _WEDGED_DIGITS.sub("", text)
+    return " ".join(_LONG_REPEAT.sub(r"\1", text).split())

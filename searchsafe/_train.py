@@ -19,12 +19,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.svm import LinearSVC
 from sklearn.model_selection import GroupKFold, KFold
 
 from ._categories import CATEGORIES, SEVERITY
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor, iter_texts
 from ._modelio import ModelData
+
+
+def sp_diags(values: np.ndarray):
+    import scipy.sparse as sp
+
+    return sp.diags(values, format="csr")
 
 __all__ = ["QueryClassifier", "label_matrix", "choose_threshold"]
 
@@ -132,13 +139,20 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
     categories : sequence of str
         Label names; default the eight of the taxonomy.
     C : float
-        Inverse L2 regularisation strength of each category's logistic regression.
+        Inverse L2 regularisation strength of each category's linear model. The
+        default suits ``"linear_svc"``; logistic regression wants about 16.
     class_weight : {"balanced", None}
-        Passed to each logistic regression.
-    solver : {"liblinear", "sgd"}
-        ``"sgd"`` fits by stochastic gradient descent (what out-of-core training uses).
+        Passed to each linear model.
+    solver : {"linear_svc", "liblinear", "sgd"}
+        ``"linear_svc"``: a linear SVM (hinge loss), ``"liblinear"``: logistic
+        regression, ``"sgd"``: logistic loss by stochastic gradient descent
+        (what out-of-core training uses). Platt scaling makes all three give
+        probabilities.
+    idf : bool
+        Weight each feature by its inverse document frequency in the training
+        data; the weights are folded into the model, so scoring costs nothing more.
     char_ngram_min, char_ngram_max : int
-        Character n-gram orders read from the folded query.
+        Character n-gram orders read from each word of the folded query.
     hash_bits : int
         The feature space has ``2**hash_bits`` buckets.
     sentencepiece_vocab_size : int
@@ -171,11 +185,12 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self,
         *,
         categories: Sequence[str] = CATEGORIES,
-        C: float = 16.0,
+        C: float = 0.03,
         class_weight: str | None = "balanced",
-        solver: str = "liblinear",
+        solver: str = "linear_svc",
+        idf: bool = True,
         char_ngram_min: int = 1,
-        char_ngram_max: int = 3,
+        char_ngram_max: int = 4,
         hash_bits: int = 20,
         sentencepiece_vocab_size: int = 8000,
         japanese_backend: str = "ipadic",
@@ -190,6 +205,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.C = C
         self.class_weight = class_weight
         self.solver = solver
+        self.idf = idf
         self.char_ngram_min = char_ngram_min
         self.char_ngram_max = char_ngram_max
         self.hash_bits = hash_bits
@@ -211,8 +227,10 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"C must be a positive finite number; got {self.C!r}")
         if self.class_weight not in ("balanced", None):
             raise InvalidParameterError(f"class_weight must be 'balanced' or None; got {self.class_weight!r}")
-        if self.solver not in ("liblinear", "sgd"):
-            raise InvalidParameterError(f"solver must be 'liblinear' or 'sgd'; got {self.solver!r}")
+        if self.solver not in ("linear_svc", "liblinear", "sgd"):
+            raise InvalidParameterError(f"solver must be 'linear_svc', 'liblinear' or 'sgd'; got {self.solver!r}")
+        if not isinstance(self.idf, bool):
+            raise InvalidParameterError(f"idf must be True or False; got {self.idf!r}")
         if not (isinstance(self.sentencepiece_vocab_size, int) and self.sentencepiece_vocab_size >= 0):
             raise InvalidParameterError(
                 f"sentencepiece_vocab_size must be a non-negative integer; got {self.sentencepiece_vocab_size!r}"
@@ -249,6 +267,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _estimator(self):
+        if self.solver == "linear_svc":
+            return LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
         if self.solver == "sgd":
             return SGDClassifier(
                 loss="log_loss", alpha=1.0 / (self.C * 10000), class_weight=self.class_weight,
@@ -299,6 +319,15 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         # empty: fit on the buckets the data uses and scatter the weights back.
         used = np.unique(Xfull.indices)
         Xh = Xfull[:, used].tocsr()
+        if self.idf:
+            # Smoothed idf as in scikit-learn's TfidfTransformer; scaling the
+            # columns here and the learned weights by the same factor below
+            # leaves scoring unchanged: sum(w * idf * x) over raw x.
+            df = np.bincount(Xh.indices, minlength=Xh.shape[1])
+            idf = np.log((1.0 + Xh.shape[0]) / (1.0 + df)) + 1.0
+            Xh = (Xh @ sp_diags(idf)).tocsr()
+        else:
+            idf = np.ones(len(used))
         k = len(self.categories)
         coef = np.zeros((n_dim, k), dtype=np.float64)
         intercept = np.zeros(k, dtype=np.float64)
@@ -325,7 +354,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
                 oof[:, j] = yj
                 continue
             est = self._fit_one(Xh, yj)
-            coef[used, j] = est.coef_.ravel()
+            coef[used, j] = est.coef_.ravel() * idf
             intercept[j] = est.intercept_[0]
             scores = self._oof_scores(Xh, yj, groups)
             a, c = _platt(scores, yj)

@@ -117,6 +117,10 @@ def _int_in(low: int, high: int | None) -> Any:
     return parse
 
 
+# Each solver's loss wants its own regularisation scale.
+_DEFAULT_C = {"linear_svc": 0.03, "liblinear": 16.0, "sgd": 4.0}
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -258,8 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-recall", type=_target, action="append", default=[], metavar="R|CATEGORY=R",
                    help="choose thresholds for this recall instead; needs --dev or --validation-split")
     m = p.add_argument_group("model")
-    m.add_argument("--C", type=_positive_float, default=4.0, help="inverse regularisation strength (default: 4.0)")
-    m.add_argument("--solver", choices=("liblinear", "sgd"), default="liblinear", help="(default: liblinear)")
+    m.add_argument("--C", type=_positive_float, default=None,
+                   help="inverse regularisation strength (default: 0.03 for linear_svc, 16 for liblinear, "
+                   "4 for sgd and --out-of-core)")
+    m.add_argument("--solver", choices=("linear_svc", "liblinear", "sgd"), default="linear_svc",
+                   help="linear SVM, logistic regression, or SGD (default: linear_svc)")
     m.add_argument("--hash-bits", type=_int_in(10, 26), default=20, metavar="BITS",
                    help="feature space of 2**BITS buckets, 10-26 (default: 20; 16 trains small data much faster)")
     m.add_argument("--sentencepiece-vocab-size", type=_int_in(0, None), default=8000, metavar="N",
@@ -797,7 +804,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     target_precision = {c: (v if kind == "precision" else None) for c, (kind, v) in targets.items()}
     est = QueryClassifier(
-        categories=list(cats), C=args.C, solver=args.solver, hash_bits=args.hash_bits,
+        categories=list(cats), C=args.C if args.C is not None else _DEFAULT_C[args.solver], solver=args.solver,
+        hash_bits=args.hash_bits,
         sentencepiece_vocab_size=args.sentencepiece_vocab_size, japanese_backend=args.japanese_backend,
         korean_backend=args.korean_backend, target_precision=target_precision, random_state=args.seed,
         verbose=not args.quiet,
@@ -900,7 +908,7 @@ def _train_out_of_core(args: argparse.Namespace, out: Path, started: float) -> i
                     yield row
 
     trainer = OutOfCoreTrainer(
-        categories=cats, C=args.C, hash_bits=args.hash_bits, sentencepiece_vocab_size=args.sentencepiece_vocab_size,
+        categories=cats, C=args.C if args.C is not None else _DEFAULT_C["sgd"], hash_bits=args.hash_bits, sentencepiece_vocab_size=args.sentencepiece_vocab_size,
         japanese_backend=args.japanese_backend, korean_backend=args.korean_backend, chunk_size=args.chunk_size,
         epochs=args.epochs, targets=targets, random_state=seed, progress=not args.quiet,
     )

@@ -96,9 +96,11 @@ def test_save_is_atomic(fitted: QueryClassifier, tmp_path: Path, monkeypatch: py
     searchsafe.load(path)
 
 
-def test_sgd_solver_learns(tmp_path: Path) -> None:
-    est = QueryClassifier(categories=CATS, solver="sgd", sentencepiece_vocab_size=0).fit(X, Y)
-    assert est.predict(["猫 殺す 方法"]).tolist() == [[False, True]]
+@pytest.mark.parametrize(("solver", "C"), [("sgd", 1.0), ("liblinear", 16.0), ("linear_svc", 0.03)])
+@pytest.mark.parametrize("idf", [True, False])
+def test_every_solver_learns(solver: str, C: float, idf: bool) -> None:
+    est = QueryClassifier(categories=CATS, solver=solver, C=C, idf=idf, sentencepiece_vocab_size=0).fit(X, Y)
+    assert est.predict(["猫 殺す 方法", "자살 방법", "猫 飼い方"]).tolist() == [[False, True], [True, False], [False, False]]
 
 
 def test_thresholds_from_dev() -> None:
@@ -112,7 +114,8 @@ PARAM_ERRORS = [
     ({"categories": "hate"}, "categories must be a non-empty sequence of distinct names; got 'hate'"),
     ({"categories": ["hate", "hate"]}, "categories must be a non-empty sequence of distinct names; got ['hate', 'hate']"),
     ({"class_weight": "auto"}, "class_weight must be 'balanced' or None; got 'auto'"),
-    ({"solver": "adam"}, "solver must be 'liblinear' or 'sgd'; got 'adam'"),
+    ({"solver": "adam"}, "solver must be 'linear_svc', 'liblinear' or 'sgd'; got 'adam'"),
+    ({"idf": 1}, "idf must be True or False; got 1"),
     ({"sentencepiece_vocab_size": -1}, "sentencepiece_vocab_size must be a non-negative integer; got -1"),
     ({"calibration_folds": 1}, "calibration_folds must be an integer >= 2; got 1"),
     ({"prune": -1}, "prune must be a non-negative number; got -1"),
@@ -121,6 +124,8 @@ PARAM_ERRORS = [
     ({"hash_bits": 40}, "hash_bits must be an integer from 10 to 26; got 40"),
     ({"char_ngram_min": 3, "char_ngram_max": 2},
      "char_ngram_min and char_ngram_max must be integers with 1 <= char_ngram_min <= char_ngram_max <= 8; got 3 and 2"),
+    ({"char_ngram_max": 9},
+     "char_ngram_min and char_ngram_max must be integers with 1 <= char_ngram_min <= char_ngram_max <= 8; got 1 and 9"),
     ({"korean_backend": "kiwi"},
      "korean_backend must be one of 'mecab-ko-dic', 'konlpy-mecab', 'konlpy-okt', 'konlpy-komoran', "
      "'konlpy-hannanum', 'konlpy-kkma'; got 'kiwi'"),
