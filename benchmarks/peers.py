@@ -1,6 +1,6 @@
 """searchsafe beside what a search team would use instead, in one run, on the same queries.
 
-    python benchmarks/peers.py            # full (about a minute and a half)
+    python benchmarks/peers.py            # full (about a minute)
     python benchmarks/peers.py --quick    # seconds: small training sample, tiny fastText
 
 Peers, all trained (where they train) on ``data/train.jsonl``, thresholds picked

@@ -1,6 +1,6 @@
 """Quality on public Korean hate-speech datasets, beside their published baselines.
 
-    python benchmarks/public.py            # full (a few minutes: three retrainings)
+    python benchmarks/public.py            # full (about a minute: three retrainings)
     python benchmarks/public.py --quick    # seconds: a few hundred rows per set
 
 Reads the copies in the project's shared folder (``<repo>/../shared/data``);

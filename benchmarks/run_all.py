@@ -1,6 +1,6 @@
 """Run the whole benchmark suite and regenerate its results.
 
-    python benchmarks/run_all.py            # full: ~10 minutes on 2 cores; rewrites
+    python benchmarks/run_all.py            # full: 2-5 minutes on 2 cores; rewrites
                                             # benchmarks/RESULTS.md, results.json, *.png
                                             # and the results block of benchmarks/README.md
     python benchmarks/run_all.py --quick    # seconds: small samples, tiny models; writes

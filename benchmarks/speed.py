@@ -1,6 +1,6 @@
 """Speed of the default model: throughput, latency, load time, memory, where the time goes, scaling.
 
-    python benchmarks/speed.py            # full (about two minutes)
+    python benchmarks/speed.py            # full (under a minute)
     python benchmarks/speed.py --quick    # seconds, small samples
 
 Every timed query is one the process has never scored before (see
