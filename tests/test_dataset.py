@@ -72,3 +72,33 @@ def test_datasheet_table_matches_build(rows: dict[str, list[dict]]) -> None:
         for split in SPLITS:
             n = sum(1 for r in rows[split] if r["lang"] == lang)
             assert f"| {lang} | {split} | {n} |" in text
+
+
+SHARED = DATA.parent.parent / "shared" / "data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} not found: the committed dataset is built with the public data beside the repo")
+def test_build_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, str(DATA / "build_dataset.py"), "--out", str(tmp_path)],
+        check=True, capture_output=True, text=True,
+    )
+    for split in SPLITS:
+        assert (tmp_path / f"{split}.jsonl").read_bytes() == (DATA / f"{split}.jsonl").read_bytes(), split
+
+
+def test_build_without_shared_data_warns_and_works(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(DATA / "build_dataset.py"), "--out", str(tmp_path), "--shared", str(tmp_path / "absent")],
+        check=True, capture_output=True, text=True,
+    )
+    assert out.stderr.startswith(f"warning: {tmp_path / 'absent'} not found: building from our own lexicons and queries only")
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows and not any(r["source"].startswith("public") for r in rows)

@@ -1,0 +1,125 @@
+"""Write the small example files used by the README's analyst walkthrough.
+
+    python examples/make_labels.py
+
+Deterministic: the same data/*.jsonl and the same seed give byte-identical files.
+Rows are sampled from the repo's own dataset (data/train.jsonl for the training
+labels, data/test.jsonl for everything else, so the held-out files contain terms
+the example model never saw). Rows mapped from public corpora (``source``
+``public:...``) are left out, so the examples hold only our own queries.
+
+Files written next to this script:
+
+- ``labels.csv``    4,000 rows from train: text,labels,tags (your labels)
+- ``holdout.csv``   1,000 rows from test:  text,labels,tags (labeled data to evaluate on)
+- ``queries.txt``   2,000 other test queries, one per line (unlabeled traffic)
+- ``labeler_a.csv`` 500 holdout rows as labeled in the dataset
+- ``labeler_b.csv`` the same 500 rows as a second labeler saw them: a few
+  deterministic disagreements (missed labels, neighbouring categories, and
+  hard negatives flagged for the category they resemble)
+
+``labels`` holds the categories separated by commas, empty for benign queries.
+``tags`` holds ``hard_negative`` for benign queries that look harmful and
+``evasion:<kind>`` for disguised spellings, separated by commas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent / "data"
+
+CATEGORIES = ("child_safety", "self_harm", "violence", "violent_extremism",
+              "hate", "harassment", "sexual", "animal_cruelty")
+# Categories a second labeler may confuse with each other.
+NEIGHBOURS = {"hate": "harassment", "harassment": "hate",
+              "violence": "violent_extremism", "violent_extremism": "violence"}
+
+
+def read_rows(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            text = rec["text"]
+            if rec.get("source", "").startswith("public") or not text.strip() or "\n" in text or "\r" in text:
+                continue
+            rows.append(rec)
+    return rows
+
+
+def sample(rows: list, k: int, rng: random.Random) -> list:
+    """k rows drawn without replacement, kept in file order."""
+    return [rows[i] for i in sorted(rng.sample(range(len(rows)), k))]
+
+
+def tags_of(rec: dict) -> str:
+    """``hard_negative`` and ``evasion:<kind>`` tags, separated by commas."""
+    return ",".join(t for t in rec.get("tags") or [] if t == "hard_negative" or t.startswith("evasion:"))
+
+
+def write_csv(path: Path, rows: list[tuple[str, list[str], str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["text", "labels", "tags"])
+        for text, labels, tags in rows:
+            w.writerow([text, ",".join(labels), tags])
+
+
+def second_labeler(rows: list[dict], rng: random.Random) -> list[list[str]]:
+    """The labels of a second, slightly different labeler."""
+    out = []
+    for rec in rows:
+        labels = list(rec["labels"])
+        r = rng.random()
+        if labels and r < 0.04:                      # missed one label
+            labels = labels[1:]
+        elif labels and r < 0.10:                    # chose a neighbouring category
+            labels = sorted({NEIGHBOURS.get(c, c) for c in labels}, key=CATEGORIES.index)
+        elif not labels and "hard_negative" in tags_of(rec) and r < 0.06:
+            # flagged a hard negative for the category it resembles ("ja:violence:term:...")
+            looks_like = rec.get("group", "").split(":")[1:2]
+            if looks_like and looks_like[0] in CATEGORIES:
+                labels = looks_like
+        out.append(labels)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=20240601)
+    p.add_argument("--out", type=Path, default=HERE)
+    args = p.parse_args()
+
+    rng = random.Random(args.seed)
+    train = read_rows(DATA / "train.jsonl")
+    test = read_rows(DATA / "test.jsonl")
+
+    labels = sample(train, 4000, rng)
+    picked = sorted(rng.sample(range(len(test)), 3000))
+    holdout = [test[i] for i in picked[::3]]                  # 1,000 rows
+    traffic = [test[i] for j, i in enumerate(picked) if j % 3]  # the other 2,000
+    pair = sample(holdout, 500, rng)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out / "labels.csv", [(r["text"], r["labels"], tags_of(r)) for r in labels])
+    write_csv(args.out / "holdout.csv", [(r["text"], r["labels"], tags_of(r)) for r in holdout])
+    with (args.out / "queries.txt").open("w", encoding="utf-8", newline="\n") as f:
+        f.writelines(r["text"] + "\n" for r in traffic)
+    write_csv(args.out / "labeler_a.csv", [(r["text"], r["labels"], tags_of(r)) for r in pair])
+    write_csv(args.out / "labeler_b.csv",
+              [(r["text"], b, tags_of(r)) for r, b in zip(pair, second_labeler(pair, rng))])
+
+    for name in ("labels.csv", "holdout.csv", "queries.txt", "labeler_a.csv", "labeler_b.csv"):
+        path = args.out / name
+        n = sum(1 for _ in path.open(encoding="utf-8")) - (name != "queries.txt")
+        print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path} ({n} rows)")
+
+
+if __name__ == "__main__":
+    main()
