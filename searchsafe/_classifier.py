@@ -18,6 +18,9 @@ from ._modelio import ModelData, read_model
 
 __all__ = ["Classifier", "load", "default_model_path"]
 
+# Queries scored together in one pass of score_batch.
+_CHUNK = 4096
+
 
 class Classifier:
     """Scores Japanese and Korean queries for each harm category.
@@ -137,7 +140,15 @@ class Classifier:
         (0, 8)
         """
         check_lang(lang)
-        return self._scores(iter_texts(queries), lang)
+        items = iter_texts(queries)
+        if len(items) <= _CHUNK:
+            return self._scores(items, lang)
+        # Bounded working memory for any batch size; a query's numbers do not
+        # depend on its neighbours, so chunking changes no result.
+        out = np.empty((len(items), len(self.categories)), dtype=np.float32)
+        for start in range(0, len(items), _CHUNK):
+            out[start : start + _CHUNK] = self._scores(items[start : start + _CHUNK], lang)
+        return out
 
     def predict_batch(self, queries: Iterable[str | None], *, lang: str | None = None) -> np.ndarray:
         """Flags at each category's threshold: bool array of shape (n, len(categories)).

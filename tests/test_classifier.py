@@ -215,6 +215,15 @@ def test_never_raises_on_any_str(clf: searchsafe.Classifier, text: str) -> None:
     clf.explain(text)
 
 
+def test_large_batches_are_chunked_without_changing_results(clf: searchsafe.Classifier) -> None:
+    from searchsafe._classifier import _CHUNK
+
+    queries = [f"{q} {i}" for i in range(_CHUNK // 4 + 3) for q in ("自殺 方法", "猫 飼い方", "폭탄 만드는법", "")]
+    big = clf.score_batch(queries)
+    assert big.shape == (len(queries), 8) and len(queries) > _CHUNK
+    assert np.array_equal(big[-7:], clf.score_batch(queries[-7:]))
+
+
 def test_deterministic_and_not_clobbered(clf: searchsafe.Classifier) -> None:
     first = clf.score_batch(["自殺 方法", "猫 飼い方"])
     kept = first.copy()
