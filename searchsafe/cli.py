@@ -70,8 +70,8 @@ _TABLE_SUFFIXES = {
     ".parquet": "parquet", ".pq": "parquet",
 }
 _FEATURE_KINDS = {
-    "c": "characters", "m": "morpheme", "b": "morpheme pair", "p": "subword piece",
-    "k": "Korean initials", "l": "language",
+    "w": "characters in a word", "c": "characters", "m": "morpheme", "b": "morpheme pair",
+    "p": "subword piece", "k": "Korean initials", "l": "language",
 }
 
 
@@ -989,7 +989,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # -- explain ---------------------------------------------------------------
 def _feature_text(feature: str) -> str:
     kind = _FEATURE_KINDS.get(feature[:1], "feature")
-    return f"{feature[1:]}  ({kind})"
+    body = feature[1:]
+    if feature[:1] == "w":
+        # Word n-grams carry the word's edges as spaces; show them.
+        body = body.replace(" ", "␣")
+    return f"{body}  ({kind})"
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -1357,7 +1361,8 @@ def cmd_agreement(args: argparse.Namespace) -> int:
                     w.writerow([d["item"], d["text"], c, *(v[name] for name in names)])
     _write_text(args.out, json_text)
     if not args.quiet:
-        lines = [f"{len(common)} items labeled by all {len(files)} files; {result['method']}; "
+        labeled_by = "both files" if len(files) == 2 else f"all {len(files)} files"
+        lines = [f"{len(common)} items labeled by {labeled_by}; {result['method']}; "
                  f"{len(disagreements)} items with a disagreement"]
         skipped = {n: k for n, k in result["unmatched"].items() if k}
         if skipped:
