@@ -161,7 +161,7 @@ CAVEATS = """\
 - Unique queries are queries this process has never scored (drawn from data/*.jsonl, at most 32 characters,
   then recombined from their words once the originals run out; the counts are in results.json under
   `speed.pool`). The Zipf stream repeats head queries as search traffic does; searchsafe keeps no per-query
-  cache, only a cache of feature rows, so repetition helps it little.
+  or per-feature cache, so repetition helps it little.
 - The machine is shared and noisy (±20–30 % between runs). Ratios between systems measured in one run are
   the numbers to quote; the absolute ones move.
 - Peak RSS is the kernel's high-water mark (VmHWM) of a fresh process. `ru_maxrss` would be wrong here: Linux

@@ -268,7 +268,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         res["load"] = C.run_probe("searchsafe", model_path, qfile, cfg["probe_score"], repeats=cfg["probe_repeats"])
         res["python_baseline"] = C.run_probe("python", None, None, 0, repeats=cfg["probe_repeats"])
         if cfg["long_probe"]:
-            # Memory of a long-lived process: the feature-row cache grows with every new feature seen.
+            # Memory of a long-lived process: does anything grow with the queries it has seen?
             qfile.write_text(json.dumps(pool.take("mixed", cfg["long_probe"]), ensure_ascii=False), encoding="utf-8")
             res["load_long"] = C.run_probe("searchsafe", model_path, qfile, cfg["long_probe"], repeats=1)
     res["pool"] = pool.stats()
@@ -358,8 +358,8 @@ def tables(res: dict[str, Any]) -> str:
         out.append(f"After {int(lg['n_scored']):,} unique queries in one process (batches of {int(lg['chunk']):,}): "
                    f"peak RSS {lg['rss_after_scoring_mb']:.0f} MB "
                    f"({lg.get('rss_file_after_scoring_mb', float('nan')):.0f} MB mapped files, "
-                   f"{lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap). The heap grows with "
-                   "every new feature seen (the classifier's feature-row cache).\n")
+                   f"{lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap). The classifier keeps no "
+                   "per-feature or per-query cache; most of the growth is dictionary pages touched for the first time.\n")
     out.append("Targets (issue 5, one core):\n")
     names = {"batch_unique_qps": "batch throughput, unique queries (mixed, largest batch)",
              "single_p99_us": "single-query p99 latency", "load_s": "load time (import + load)",
