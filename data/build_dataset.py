@@ -165,6 +165,18 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
     base = DATA / "lexicons" / lang
     benign_topics: list[str] = []
     all_harm_mods: list[str] = []
+    # child_safety queries pair a word for a minor with a sexual word. Without
+    # the same sexual words next to adults, a model learns the sexual word as
+    # the sign of a minor and flags adult queries as child_safety; so every
+    # generated child_safety query whose modifier holds a sexual term gets a
+    # minimal pair with an adult subject, labelled like that term.
+    sexual_terms = sorted(
+        ((e["text"], _labels(e["labels"], "sexual", "sexual.tsv")) for e in read_tsv(base / "sexual.tsv")
+         if e["kind"] == "term" and len(e["text"]) >= 2),
+        key=lambda x: -len(x[0]),
+    )
+    adults = [ln.strip() for ln in (base / "adult_subjects.txt").read_text(encoding="utf-8").splitlines()
+              if ln.strip() and not ln.startswith("#")]
     for cat in CATEGORIES:
         path = base / f"{cat}.tsv"
         entries = read_tsv(path)
@@ -184,6 +196,11 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
             for mod in rng.sample(mods, min(len(mods), 6)):
                 q = rng.choice([f"{term} {mod}", f"{term} {mod}", f"{term}{mod}", f"{mod} {term}"])
                 rows.append(Row(q, lang, labels, "generated", group, [], 1))
+                if cat == "child_safety":
+                    match = next((lab for word, lab in sexual_terms if word in mod), None)
+                    if match is not None:
+                        adult = rng.choice(adults)
+                        rows.append(Row(q.replace(term, adult), lang, match, "generated", group, ["contrast"], 1))
             # A benign context does not undo a term that is harmful on its own
             # ("死にたい 相談" still states a wish to die), so only weak terms get one.
             for ctx in rng.sample(ctxs, min(len(ctxs), 12)) if e["alone"] != "1" else []:

@@ -161,7 +161,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         Tokenizer backends (see ``searchsafe.KOREAN_BACKENDS``).
     target_precision : float, dict or None
         Precision each category's threshold aims for on the dev data; by default
-        0.9 for critical and high severity categories and F1-best for the rest.
+        0.95 for the critical category (child_safety), 0.9 for high severity
+        categories and F1-best for the rest.
     calibration_folds : int
         Folds for the out-of-fold scores that Platt scaling is fitted on.
     prune : float
@@ -255,7 +256,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             return tp.get(category)
         if tp is not None:
             return float(tp)
-        return 0.9 if SEVERITY.get(category) in ("critical", "high") else None
+        return {"critical": 0.95, "high": 0.9}.get(SEVERITY.get(category, ""))
 
     def _feature_config(self) -> FeatureConfig:
         return FeatureConfig(

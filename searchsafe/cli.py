@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed for the split and the solver (default: 0)")
     p.add_argument("--target-precision", type=_target, action="append", default=[], metavar="P|CATEGORY=P",
                    help="choose thresholds for this precision; global or per category (repeatable); "
-                   "default 0.9 for critical and high severity categories, best F1 for the others")
+                   "default 0.95 for critical, 0.9 for high severity categories, best F1 for the others")
     p.add_argument("--target-recall", type=_target, action="append", default=[], metavar="R|CATEGORY=R",
                    help="choose thresholds for this recall instead; needs --dev or --validation-split")
     m = p.add_argument_group("model")
