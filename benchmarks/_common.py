@@ -372,3 +372,21 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
     return "\n".join(lines)
+
+
+def part_main(
+    argv: list[str] | None, description: str,
+    run: Callable[..., dict[str, Any]], tables: Callable[[dict[str, Any]], str],
+) -> int:
+    """The command line every benchmark part shares: ``[--quick] [--json FILE]``, tables on stdout."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true", help="small samples, seconds")
+    ap.add_argument("--json", help="also write the result as JSON to this file")
+    args = ap.parse_args(argv)
+    res = run(quick=args.quick)
+    print(tables(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
+    return 0

@@ -514,17 +514,7 @@ def tables(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="searchsafe beside its peers")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", help="also write the result as JSON to this file")
-    args = ap.parse_args(argv)
-    res = run(quick=args.quick)
-    print(tables(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
-    return 0
+    return C.part_main(argv, "searchsafe beside its peers", run, tables)
 
 
 if __name__ == "__main__":

@@ -485,17 +485,7 @@ def tables(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="searchsafe on public Korean hate-speech datasets")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", help="also write the result as JSON to this file")
-    args = ap.parse_args(argv)
-    res = run(quick=args.quick)
-    print(tables(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
-    return 0
+    return C.part_main(argv, "searchsafe on public Korean hate-speech datasets", run, tables)
 
 
 if __name__ == "__main__":

@@ -375,17 +375,7 @@ def tables(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="searchsafe speed benchmark")
-    ap.add_argument("--quick", action="store_true", help="small samples, seconds")
-    ap.add_argument("--json", help="also write the result as JSON to this file")
-    args = ap.parse_args(argv)
-    res = run(quick=args.quick)
-    print(tables(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
-    return 0
+    return C.part_main(argv, "searchsafe speed benchmark", run, tables)
 
 
 if __name__ == "__main__":
