@@ -131,6 +131,18 @@ def iter_table(path: str | os.PathLike[str], fmt: str | None = None) -> Iterator
             yield lineno, rec
 
 
+def text_of(rec: dict[str, Any], column: str, where: str) -> str:
+    """The query text in *column* of one record (missing value = empty), or a DataError naming *where*."""
+    if column not in rec:
+        raise DataError(f"{where}: no column {column!r} (columns: {', '.join(map(str, rec))}); use --text-column")
+    text = rec[column]
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise DataError(f"{where}: {column!r} must be a string; got {type(text).__name__}")
+    return text
+
+
 def _parse_labels(value: Any, where: str, categories: Sequence[str]) -> list[str]:
     if value is None:
         return []
@@ -189,13 +201,7 @@ def read_labeled(
     per_category_columns: list[str] | None = None
     for lineno, rec in iter_table(path, fmt):
         where = f"{path}:{lineno}"
-        if text_column not in rec:
-            raise DataError(f"{where}: no column {text_column!r} (columns: {', '.join(map(str, rec))}); use --text-column")
-        text = rec[text_column]
-        if text is None:
-            text = ""
-        if not isinstance(text, str):
-            raise DataError(f"{where}: {text_column!r} must be a string; got {type(text).__name__}")
+        text = text_of(rec, text_column, where)
         if labels_column is not None and labels_column in rec:
             labels = _parse_labels(rec[labels_column], where, categories)
         else:

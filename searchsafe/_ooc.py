@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 
 from ._categories import CATEGORIES, SEVERITY
-from ._data import DataError, _parse_labels, _truthy, iter_delimited, iter_jsonl, iter_table
+from ._data import DataError, _parse_labels, _truthy, iter_delimited, iter_jsonl, iter_table, text_of
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._modelio import ModelData, write_model
@@ -253,15 +253,7 @@ class LabeledReader:
         tc, ic = self.text_column, self.id_column
         for lineno, rec in iter_records(self.source, self.fmt, stdin=self.stdin):
             where = f"{self.name}:{lineno}"
-            if tc not in rec:
-                raise DataError(
-                    f"{where}: no column {tc!r} (columns: {', '.join(map(str, rec))}); use --text-column"
-                )
-            text = rec[tc]
-            if text is None:
-                text = ""
-            if not isinstance(text, str):
-                raise DataError(f"{where}: {tc!r} must be a string; got {type(text).__name__}")
+            text = text_of(rec, tc, where)
             if mode is None:
                 mode = self._setup(rec, where)
             labels = self._labels(mode, rec, where)

@@ -595,6 +595,7 @@ def _iter_lines(source: str) -> Iterator[tuple[int, str]]:
 
 def _iter_queries(source: str, fmt: str | None, text_column: str, id_column: str | None) -> Iterator[Query]:
     """Stream the queries of a file (one per line, or a column of a table) or of stdin."""
+    from ._data import text_of
     from ._ooc import display_name, iter_records
 
     fmt = _query_format(source, fmt)
@@ -609,15 +610,7 @@ def _iter_queries(source: str, fmt: str | None, text_column: str, id_column: str
     else:
         for lineno, rec in iter_records(source, fmt):
             where = f"{name}:{lineno}"
-            if text_column not in rec:
-                raise CliError(
-                    f"{where}: no column {text_column!r} (columns: {', '.join(map(str, rec))}); use --text-column"
-                )
-            text = rec[text_column]
-            if text is None:
-                text = ""
-            if not isinstance(text, str):
-                raise CliError(f"{where}: {text_column!r} must be a string; got {type(text).__name__}")
+            text = text_of(rec, text_column, where)
             ident = None
             if id_column is not None:
                 if id_column not in rec:
