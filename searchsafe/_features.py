@@ -21,7 +21,7 @@ import numpy as np
 from ._errors import InvalidParameterError
 from ._hangul import choseong
 from ._lang import LANGUAGES, detect_language
-from ._normalize import _KANA_FOLD, fold, fold_words, normalize
+from ._normalize import _KANA_FOLD, fold_words, join_words, normalize
 from ._tokenize import get_tokenizer
 
 __all__ = ["FeatureConfig", "FeatureExtractor", "Analysis"]
@@ -89,6 +89,8 @@ class FeatureExtractor:
         A serialized sentencepiece model; None leaves piece features out.
     """
 
+    _WORD_CACHE = 1 << 16
+
     def __init__(self, config: FeatureConfig, sentencepiece_model: bytes | None = None):
         config.validate()
         self.config = config
@@ -97,6 +99,7 @@ class FeatureExtractor:
         self._ko = get_tokenizer(config.korean_backend, language="ko")
         self._sp_bytes = sentencepiece_model
         self._sp_local = threading.local()
+        self._word_grams: dict[str, list[str]] = {}
 
     # -- text -------------------------------------------------------------
     def _sp(self):
@@ -120,19 +123,34 @@ class FeatureExtractor:
             return self._ja.tokens(surface) + self._ko.tokens(surface)
         return surface.split()
 
-    def _features(self, surface: str, folded: str, tokens: list[str], lang: str, pieces: Sequence[str]) -> list[str]:
+    def _grams_of(self, word: str) -> list[str]:
+        # Words recur across queries, so their n-grams are kept in a bounded
+        # table: building them is the largest cost of a query. The lists are
+        # never mutated, and a race only builds the same list twice.
+        lo, hi = self.config.char_ngram_min, self.config.char_ngram_max
+        padded = " " + word + " "
+        end = len(padded)
+        grams: list[str] = []
+        for n in range(lo, hi + 1):
+            if n == 1:
+                grams.extend(["w" + ch for ch in word])
+            else:
+                grams.extend(["w" + padded[i : i + n] for i in range(end - n + 1)])
+        if len(self._word_grams) >= self._WORD_CACHE:
+            self._word_grams.clear()
+        self._word_grams[word] = grams
+        return grams
+
+    def _features(self, words: list[str], folded: str, tokens: list[str], lang: str, pieces: Sequence[str]) -> list[str]:
         cfg = self.config
         feats = ["l" + lang]
         lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
         if cfg.char_mode == "word":
-            for word in fold_words(surface).split():
-                padded = " " + word + " "
-                end = len(padded)
-                for n in range(lo, hi + 1):
-                    if n == 1:
-                        feats.extend(["w" + ch for ch in word])
-                    else:
-                        feats.extend(["w" + padded[i : i + n] for i in range(end - n + 1)])
+            for word in words:
+                grams = self._word_grams.get(word)
+                if grams is None:
+                    grams = self._grams_of(word)
+                feats.extend(grams)
         else:
             padded = "<" + folded + ">"
             end = len(padded)
@@ -154,13 +172,15 @@ class FeatureExtractor:
 
     def _one(self, query: str | None, lang: str | None, encode) -> tuple[str, str, str, list[str], list[str]]:
         surface = normalize(query) if query else ""
-        folded = fold(surface)
+        folded_words = fold_words(surface)
+        words = folded_words.split()
+        folded = join_words(folded_words)
         lg = lang or detect_language(surface)
         if not folded:
             return surface, folded, lg, [], []
         tokens = self._tokens(surface, lg)
         pieces = encode(folded, out_type=str) if encode is not None else ()
-        return surface, folded, lg, tokens, self._features(surface, folded, tokens, lg, pieces)
+        return surface, folded, lg, tokens, self._features(words, folded, tokens, lg, pieces)
 
     def _encoder(self):
         # sentencepiece is called once per query: its list form starts worker

@@ -42,6 +42,7 @@ _HANGUL = re.compile("[\uac00-\ud7a3\u3131-\u3163]")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _LEET_RUN = re.compile(r"(?<=[a-z])[0134579@$]+(?=[a-z])")
 _SPACES = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CJK = "\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff\uac00-\ud7a3\u3131-\u3163"
 # A symbol or space wedged between two CJK/Hangul letters is padding: 死・に, 자.살.
 _WEDGED_SEPARATOR = re.compile(f"(?<=[{_CJK}])[^\\w\\s]+(?=[{_CJK}])")
@@ -118,7 +119,8 @@ def normalize(text: str) -> str:
 
 
 def _normalize_once(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
+    # A lone surrogate cannot be encoded, so nothing downstream (MeCab, hashing) could read it.
+    text = unicodedata.normalize("NFKC", _SURROGATE.sub("", text))
     if _CONJOINING.search(text):
         text = text.translate(_CONJOINING_TO_COMPAT)
     text = _WEDGED_SEPARATOR.sub("", text)
@@ -138,11 +140,12 @@ def _normalize_once(text: str) -> str:
 
 
 def fold(surface: str) -> str:
-    """Fold a normalized query into the form character features are read from.
+    """Fold a normalized query into the form whole-query features are read from.
 
     Katakana becomes hiragana, digits wedged between kana or Hangul go
     (``자1살``), every separator goes (spacing no longer matters) and a
-    character repeated three or more times counts once.
+    character repeated three or more times counts once: :func:`fold_words`
+    without the spaces.
 
     Examples
     --------
@@ -153,8 +156,13 @@ def fold(surface: str) -> str:
     >>> fold(normalize("死ねねねね!!"))
     '死ね'
     """
-    text = _NOT_WORD.sub("", surface.translate(_KANA_FOLD))
-    text = _WEDGED_DIGITS.sub("", text)
+    return join_words(fold_words(surface))
+
+
+def join_words(folded_words: str) -> str:
+    """:func:`fold` from the output of :func:`fold_words`, which the features need too."""
+    # Joining words can wedge digits or lengthen a run ("자 1 살", "자자 자"): fold again.
+    text = _WEDGED_DIGITS.sub("", folded_words.replace(" ", ""))
     return _LONG_REPEAT.sub(r"\1", text)
 
 

@@ -53,7 +53,9 @@ NORMALIZE_CASES = [
     ("s3x", "sex"),
     ("2ch", "2ch"),
     ("18禁", "18禁"),
-    # blank
+    # blank, and what no encoder can read
+    ("자\ud800", "자"),
+    ("\udfff", ""),
     ("", ""),
     ("   ", ""),
     ("\u3000\t\n", ""),
