@@ -180,7 +180,15 @@ class Classifier:
         return {c: float(p) for c, p in zip(self.categories, self._one(query, lang))}
 
     def predict(self, query: str | None, *, lang: str | None = None) -> list[str]:
-        """Names of the categories one query is flagged for; ``[]`` means benign."""
+        """Names of the categories one query is flagged for; ``[]`` means benign.
+
+        Examples
+        --------
+        >>> import searchsafe
+        >>> clf = searchsafe.load()
+        >>> clf.predict("東京 天気"), clf.predict("자살 방법")
+        ([], ['self_harm'])
+        """
         row = self._one(query, lang)
         return [c for c, p, t in zip(self.categories, row, self._threshold_array) if p >= t]
 
