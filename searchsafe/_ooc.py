@@ -397,8 +397,9 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
-def _chunks(rows: Iterable[LabeledRow], size: int) -> Iterator[list[LabeledRow]]:
-    it = iter(rows)
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of up to *size* consecutive items, read lazily."""
+    it = iter(items)
     while True:
         chunk = list(islice(it, size))
         if not chunk:
@@ -521,7 +522,7 @@ class OutOfCoreTrainer:
         )
         config.validate()
         rng = np.random.default_rng(self.random_state)
-        chunks = _chunks(train(), self.chunk_size)
+        chunks = batched(train(), self.chunk_size)
         first = next(chunks, None)
         if first is None:
             raise DataError("no training rows: every row went to the validation split; lower --validation-split")
@@ -539,7 +540,7 @@ class OutOfCoreTrainer:
         positives = np.zeros(k, dtype=np.int64)
         n_train = 0
         for epoch in range(self.epochs):
-            stream = chunks if epoch == 0 else _chunks(train(), self.chunk_size)
+            stream = chunks if epoch == 0 else batched(train(), self.chunk_size)
             with self._bar(f"epoch {epoch + 1}/{self.epochs}") as bar:
                 chunk: list[LabeledRow] | None = first if epoch == 0 else next(stream, None)
                 while chunk is not None:
@@ -569,7 +570,7 @@ class OutOfCoreTrainer:
 
         # Pass 1 over the dev rows: raw logits for Platt scaling.
         logits, labels = [], []
-        for chunk in _chunks(dev(), self.chunk_size):
+        for chunk in batched(dev(), self.chunk_size):
             X = extractor.transform([r.text for r in chunk])
             logits.append(np.asarray(X @ coef, dtype=np.float64) + intercept)
             labels.append(_label_rows(chunk, index))
@@ -598,7 +599,7 @@ class OutOfCoreTrainer:
         # Pass 2: thresholds and metrics from the exported model itself.
         clf = Classifier(model)
         scores, langs, tags = [], [], []
-        for chunk in _chunks(dev(), self.chunk_size):
+        for chunk in batched(dev(), self.chunk_size):
             scores.append(clf.score_batch([r.text for r in chunk]))
             langs.extend(r.lang for r in chunk)
             tags.extend(r.tags for r in chunk)

@@ -416,9 +416,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X) -> np.ndarray:
         """Calibrated logits of the exported (pruned, float16) weights, shape (n, n_categories)."""
         Xh = self.extractor_.transform(iter_texts(X, param="X"))
-        W = np.zeros((Xh.shape[1], len(self.categories)), dtype=np.float32)
-        W[self.buckets_] = self.weights_
-        return np.asarray(Xh @ W) + self.intercept_.astype(np.float32)
+        # Only the kept buckets carry weight: no dense 2**hash_bits matrix per call.
+        return np.asarray(Xh[:, self.buckets_] @ self.weights_) + self.intercept_.astype(np.float32)
 
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated probabilities, shape (n, n_categories)."""

@@ -43,7 +43,6 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, TextIO
 
@@ -121,44 +120,26 @@ def _int_in(low: int, high: int | None) -> Any:
 _DEFAULT_C = {"linear_svc": 0.03, "liblinear": 16.0, "sgd": 4.0}
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}")
-    return value
+def _float_arg(accept, message: str):
+    """An argparse type: a float that *accept* admits, else ``message; got 'TEXT'``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{message}; got {text!r}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 (exclusive); got {text!r}")
-    return value
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1; got {text!r}")
-    return value
-
-
-def _kappa_bound(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 2.0
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from -1 to 1; got {text!r}")
-    return value
+# nan fails every comparison, so text that is not a number is refused too.
+_positive_float = _float_arg(lambda v: 0 < v < float("inf"), "must be a positive number")
+_fraction = _float_arg(lambda v: 0.0 < v < 1.0, "must be a fraction between 0 and 1 (exclusive)")
+_unit_interval = _float_arg(lambda v: 0.0 <= v <= 1.0, "must be a number from 0 to 1")
+_kappa_bound = _float_arg(lambda v: -1.0 <= v <= 1.0, "must be a number from -1 to 1")
 
 
 def _target(text: str) -> tuple[str | None, float]:
@@ -624,15 +605,6 @@ def _iter_queries(source: str, fmt: str | None, text_column: str, id_column: str
         raise CliError(f"{name}: empty: no queries")
 
 
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while True:
-        block = list(islice(it, size))
-        if not block:
-            return
-        yield block
-
-
 @dataclass
 class Labeled:
     """Labeled rows read into memory, in file order."""
@@ -689,6 +661,7 @@ def _read_labeled(args: argparse.Namespace, sources: Sequence[str], categories: 
 # -- score -----------------------------------------------------------------
 def cmd_score(args: argparse.Namespace) -> int:
     """Stream queries through a model and write JSON Lines of scores and flags."""
+    from ._ooc import batched
     if args.format == "lines" and args.id_column:
         raise CliError("--id-column needs a table input (csv, tsv, jsonl, parquet), not one query per line")
     clf = _load_model(args.model)
@@ -699,7 +672,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     flagged_counts = np.zeros(len(cats), dtype=np.int64)
     n = 0
     with _output(args.out) as out, _bar(args, desc="scoring") as bar:
-        for block in _batched(_iter_queries(args.input, args.format, args.text_column, args.id_column),
+        for block in batched(_iter_queries(args.input, args.format, args.text_column, args.id_column),
                               args.batch_size):
             P = clf.score_batch([q.text for q in block])
             F = P >= thresholds
