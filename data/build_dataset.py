@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "data"))
 
 from searchsafe._categories import CATEGORIES  # noqa: E402
 from searchsafe._hangul import _CHO, _JONG, _JUNG, _QWERTY, choseong  # noqa: E402
@@ -38,7 +39,7 @@ BENIGN_FAMILIES = {
 }
 # Where a source's rows go: (train, dev) percentages, the rest is test. Hand-written
 # queries mostly go to dev/test so that those splits read like real traffic.
-SPLIT_SHARE = {"generated": (70, 15), "handwritten": (40, 30), "public": (80, 10)}
+SPLIT_SHARE = {"generated": (70, 15), "handwritten": (40, 30), "public": (80, 10), "background": (85, 15)}
 MAX_PUBLIC_CHARS = 60
 
 
@@ -348,6 +349,69 @@ def public_rows(shared: Path, rng: random.Random) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- background
+def _lexicon_entries(lang: str) -> list[tuple[str, dict[str, str]]]:
+    base = DATA / "lexicons" / lang
+    return [(cat, e) for cat in CATEGORIES for e in read_tsv(base / f"{cat}.tsv")]
+
+
+def public_term_rows(lang: str) -> list[tuple[str, list[str], bool, str]]:
+    """Reviewed terms from the public word lists (data/lexicons/<lang>/public_terms.tsv): (text, labels, alone, source)."""
+    path = DATA / "lexicons" / lang / "public_terms.tsv"
+    if not path.is_file():
+        return []
+    out = []
+    for e in read_tsv(path):
+        labels = _labels(e["labels"], "", str(path)) if e["labels"] else []
+        if labels:
+            out.append((e["text"], labels, e.get("alone", "1") == "1", e.get("source", "")))
+    return out
+
+
+def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]]]) -> list[str]:
+    mods = sorted({e["text"] for _, e in entries if e["kind"] == "modifier"})
+    review = DATA / "lexicons" / lang / "modifiers_review.tsv"
+    if review.is_file():
+        verdict = {e["text"]: e["neutral"] == "1" for e in read_tsv(review)}
+        return [m for m in mods if verdict.get(m, False)]
+    return []
+
+
+def background_rows(lang: str, rng: random.Random) -> list[Row]:
+    """Benign background from word sources nobody here wrote, and harmful terms among neutral words."""
+    import background as bg
+
+    entries = _lexicon_entries(lang)
+    public_terms = public_term_rows(lang)
+    base = DATA / "lexicons" / lang
+    strong = [e["text"] for _, e in entries if e["kind"] == "term" and e["alone"] == "1"]
+    strong += [t for t, _, alone, _ in public_terms if alone]
+    reviewed = DATA / "wordlists" / f"reviewed_{lang}.tsv"
+    if reviewed.is_file():
+        strong += [e["text"] for e in read_tsv(reviewed) if e["harmful"] == "1"]
+    harmful = bg.harmful_matcher(strong)
+    everyday = [e["text"] for e in read_tsv(base / "benign.tsv") if e["kind"] == "modifier"]
+    everyday += bg.read_lines(base / "everyday_modifiers.txt")
+    subjects_path = base / "subjects.tsv"
+    subjects = [e["text"] for e in read_tsv(subjects_path)] if subjects_path.is_file() else []
+    src = bg.load_sources(lang, everyday, _neutral_intent_modifiers(lang, entries), subjects, harmful)
+    composer = bg.Composer(lang, src)
+    rows = []
+    for text, kind in composer.compose(rng, bg.TARGET[lang]):
+        if not harmful(text):
+            rows.append(Row(text, lang, [], f"background:{kind}", f"{lang}:bg:{text}", [], -1))
+    # Harmful terms that show their intent alone keep it among neutral words.
+    terms = [(e["text"], _labels(e["labels"], cat, cat), f"{lang}:{cat}:term:{e['text']}")
+             for cat, e in entries if e["kind"] == "term" and e["alone"] == "1"]
+    terms += [(t, labels, f"{lang}:public-term:{t}") for t, labels, alone, _ in public_terms if alone]
+    for term, labels, group in terms:
+        for q in composer.contexts(term, rng):
+            rows.append(Row(q, lang, labels, "generated", group, ["in_context"], 1))
+    for term, labels, group in [(t, lab, f"{lang}:public-term:{t}") for t, lab, alone, _ in public_terms if alone]:
+        rows.append(Row(term, lang, labels, "lexicon", group, ["term_alone"], 2))
+    return rows
+
+
 # ---------------------------------------------------------------- assembly
 def _bucket(group: str, seed: int) -> int:
     return int(hashlib.sha256(f"{seed}:{group}".encode()).hexdigest()[:8], 16) % 100
@@ -358,6 +422,8 @@ def split_of(row: Row, seed: int) -> str:
     # a hand-written query must land in the same split as the query.
     if ":hw:" in row.group:
         kind = "handwritten"
+    elif row.source.startswith("background"):
+        kind = "background"
     elif row.source.startswith("public"):
         kind = "public"
     else:
@@ -378,13 +444,16 @@ def cap_public(rows: list[Row], rng: random.Random, per_source: int) -> list[Row
     return out
 
 
-def build(shared: Path | None, seed: int) -> dict[str, list[Row]]:
+def build(shared: Path | None, seed: int, *, background: bool = True) -> dict[str, list[Row]]:
     rng = random.Random(seed)
     rows: list[Row] = []
     for lang in LANGS:
         lex = lexicon_rows(lang, rng)
         hw = handwritten_rows(lang)
         rows += lex + hw + add_evasions(lex, rng, 0.35) + add_evasions(hw, rng, 0.2)
+        if background:
+            # Its own generator, so that adding background sources leaves the other rows as they were.
+            rows += background_rows(lang, random.Random(f"{seed}:background:{lang}"))
     if shared is not None:
         rows += shared_wordlist_rows(shared, rng)
         rows += cap_public(public_rows(shared, rng), rng, per_source=4000)
@@ -429,23 +498,43 @@ def count_table(splits: dict[str, list[Row]]) -> str:
     return "\n".join(lines)
 
 
+def _write_jsonl(path: Path, rows: list[Row], split: str) -> None:
+    """Write rows atomically; .gz files get a fixed header (no name, mtime 0) so the bytes are reproducible."""
+    import gzip
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    payload = "".join(r.as_json(split) + "\n" for r in rows).encode("utf-8")
+    with open(tmp, "wb") as f:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9) as gz:
+                gz.write(payload)
+        else:
+            f.write(payload)
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--out", type=Path, default=DATA)
+    ap.add_argument("--no-background", dest="background", action="store_false",
+                    help="leave out the benign background from word lists and dictionaries")
     args = ap.parse_args(argv)
     shared = args.shared
     if not shared.is_dir():
         print(f"warning: {shared} not found: building from our own lexicons and queries only "
               "(no public word lists or corpora)", file=sys.stderr)
         shared = None
-    splits = build(shared, args.seed)
+    splits = build(shared, args.seed, background=args.background)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, rs in splits.items():
-        with open(args.out / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as f:
-            for r in rs:
-                f.write(r.as_json(name) + "\n")
+        _write_jsonl(args.out / f"{name}.jsonl", [r for r in rs if not r.source.startswith("background")], name)
+        bg_rows = [r for r in rs if r.source.startswith("background")]
+        if bg_rows:
+            _write_jsonl(args.out / "background" / f"{name}.jsonl.gz", bg_rows, name)
     table = count_table(splits)
     readme = args.out / "README.md"
     if readme.is_file():

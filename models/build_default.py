@@ -71,13 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "default")
     ap.add_argument("--C", type=float, default=0.03)
+    ap.add_argument("--prevalence", type=float, default=0.02,
+                    help="share of harmful queries in real traffic that calibration and thresholds assume")
+    ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
+    ap.add_argument("--char-ngram-min", type=int, default=1)
     ap.add_argument("--no-refit", dest="refit", action="store_false",
                     help="ship the model trained on train only (default: refit on train + dev)")
     args = ap.parse_args(argv)
     files = [args.data / f"{s}.jsonl" for s in ("train", "dev", "test")]
     train, dev, test = (read_labeled(p, CATEGORIES) for p in files)
+    # The benign background (word lists and dictionary entries, never test).
+    background = [args.data / "background" / f"{s}.jsonl.gz" for s in ("train", "dev")]
+    for part, path in zip((train, dev), background):
+        if path.is_file():
+            part.extend(read_labeled(path, CATEGORIES))
+            files.append(path)
+    params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm,
+                  char_ngram_min=args.char_ngram_min, verbose=True)
     t0 = time.perf_counter()
-    est = QueryClassifier(C=args.C, verbose=True).fit(
+    est = QueryClassifier(**params).fit(
         train.texts, train.labels, groups=train.groups, X_dev=dev.texts, y_dev=dev.labels
     )
     metrics = {"dev": evaluate(Classifier(est.to_model_data()), est.thresholds_, dev)}
@@ -85,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.refit:
         # Thresholds stay the ones chosen on dev; the shipped model then also
         # learns dev's terms and hand-written queries. Test is never seen.
-        est = QueryClassifier(C=args.C, verbose=True).fit(
+        est = QueryClassifier(**params).fit(
             train.texts + dev.texts, train.labels + dev.labels, groups=train.groups + dev.groups
         )
         est.thresholds_ = thresholds

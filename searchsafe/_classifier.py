@@ -73,6 +73,7 @@ class Classifier:
                 raise ModelError("weights.npz: a bucket lies outside the model's hash space")
             self._row_of[model.buckets] = np.arange(1, model.buckets.size + 1, dtype=np.int32)
         self._mask = (1 << config.hash_bits) - 1
+        self._sqrt_norm = config.length_norm == "sqrt"
         self._warm_up()
 
     @property
@@ -111,8 +112,10 @@ class Classifier:
         # Each query's sum runs over its own rows in order, so a query gets the
         # same bits whether it is scored alone or in any batch.
         sums = np.add.reduceat(self._weights[flat], starts, axis=0)
-        scale = (1.0 / np.sqrt(lengths.astype(np.float32)))[:, None]
-        logits = sums * scale + self._bias
+        if self._sqrt_norm:
+            logits = sums * (1.0 / np.sqrt(lengths.astype(np.float32)))[:, None] + self._bias
+        else:
+            logits = sums + self._bias
         # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
         with np.errstate(over="ignore"):
             out[nonempty] = 1.0 / (1.0 + np.exp(-logits))
@@ -231,7 +234,7 @@ class Classifier:
         a = self._extractor.analyze_batch([query], lang)[0]
         contributions: dict[str, dict[str, float]] = {c: {} for c in wanted}
         if a.features:
-            scale = 1.0 / np.sqrt(np.float32(len(a.features)))
+            scale = float(self._extractor.scale(len(a.features)))
             for f in a.features:
                 w = self._weights[self._row(f)]
                 for c in wanted:

@@ -4,8 +4,10 @@ Every feature is a short string with a one-letter namespace (``c`` character
 n-gram, ``m`` morpheme, ``b`` morpheme bigram, ``p`` sentencepiece piece,
 ``k`` Korean initial-consonant n-gram, ``l`` language). Strings are hashed with
 CRC-32, which is stable across processes, platforms and Python versions, into
-``2**hash_bits`` buckets. A query's feature values are ``count / sqrt(total)``,
-so a long query does not outvote a short one.
+``2**hash_bits`` buckets. A query's feature values are its counts, divided by
+``sqrt(total)`` in models whose ``length_norm`` is ``"sqrt"``: that keeps a long
+query from outvoting a short one, but lets neutral words dilute a harmful term,
+so newer models use the plain counts (``length_norm="none"``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class FeatureConfig:
     hash_bits: int = 20
     japanese_backend: str = "ipadic"
     korean_backend: str = "mecab-ko-dic"
+    #: ``"sqrt"``: feature values are count / sqrt(number of features of the
+    #: query); ``"none"``: plain counts, so neutral words beside a harmful term
+    #: do not dilute it.
+    length_norm: str = "sqrt"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +66,8 @@ class FeatureConfig:
             a, b = getattr(self, lo), getattr(self, hi)
             if not (isinstance(a, int) and isinstance(b, int) and 1 <= a <= b <= 8):
                 raise InvalidParameterError(f"{lo} and {hi} must be integers with 1 <= {lo} <= {hi} <= 8; got {a!r} and {b!r}")
+        if self.length_norm not in ("sqrt", "none"):
+            raise InvalidParameterError(f"length_norm must be 'sqrt' or 'none'; got {self.length_norm!r}")
         if self.char_mode not in ("word", "folded"):
             raise InvalidParameterError(f"char_mode must be 'word' or 'folded'; got {self.char_mode!r}")
         if not (isinstance(self.hash_bits, int) and 10 <= self.hash_bits <= 26):
@@ -182,6 +190,12 @@ class FeatureExtractor:
         pieces = encode(folded, out_type=str) if encode is not None else ()
         return surface, folded, lg, tokens, self._features(words, folded, tokens, lg, pieces)
 
+    def scale(self, n_features):
+        """The factor a query's summed weights are multiplied by, for *n_features* feature occurrences."""
+        if self.config.length_norm == "sqrt":
+            return 1.0 / np.sqrt(np.asarray(n_features, dtype=np.float32))
+        return np.ones_like(np.asarray(n_features, dtype=np.float32))
+
     def _encoder(self):
         # sentencepiece is called once per query: its list form starts worker
         # threads and costs four times as much on short queries.
@@ -207,10 +221,11 @@ class FeatureExtractor:
         indices: list[int] = []
         data: list[float] = []
         mask = self.mask
+        sqrt_norm = self.config.length_norm == "sqrt"
         for feats in self.feature_lists(queries, lang):
             n = len(feats)
             if n:
-                value = 1.0 / math.sqrt(n)
+                value = 1.0 / math.sqrt(n) if sqrt_norm else 1.0
                 indices.extend(h & mask for h in map(zlib.crc32, map(str.encode, feats)))
                 data.extend([value] * n)
             indptr.append(len(indices))

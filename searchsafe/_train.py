@@ -63,26 +63,35 @@ def label_matrix(labels: Sequence[Any], categories: Sequence[str]) -> np.ndarray
     return Y
 
 
-def choose_threshold(y: np.ndarray, p: np.ndarray, *, target_precision: float | None) -> float:
+def choose_threshold(
+    y: np.ndarray, p: np.ndarray, *, target_precision: float | None, sample_weight: np.ndarray | None = None
+) -> float:
     """The lowest threshold whose precision reaches *target_precision*, else the F1-best one.
+
+    With *sample_weight*, precision and recall are weighted: that is how a
+    threshold is chosen for a prevalence other than the dev set's own.
 
     Examples
     --------
     >>> choose_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.7, 0.9]), target_precision=0.9)
     0.7
+    >>> choose_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.8, 0.7, 0.9]), target_precision=0.9,
+    ...                  sample_weight=np.array([1.0, 0.01, 1.0, 1.0]))
+    0.7
     """
     y = np.asarray(y, dtype=bool)
     if y.sum() == 0 or y.all():
         return 0.5
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     order = np.argsort(-p, kind="stable")
-    ps, ys = p[order], y[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(~ys)
+    ps, ys, ws = p[order], y[order], w[order]
+    tp = np.cumsum(ws * ys)
+    fp = np.cumsum(ws * ~ys)
     # Only cut between distinct scores.
     last = np.r_[ps[1:] != ps[:-1], True]
     tp, fp, cut = tp[last], fp[last], ps[last]
-    precision = tp / (tp + fp)
-    recall = tp / ys.sum()
+    precision = tp / np.maximum(tp + fp, 1e-300)
+    recall = tp / (ws * ys).sum()
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
     if target_precision is not None:
         ok = np.nonzero(precision >= target_precision)[0]
@@ -123,11 +132,35 @@ def _train_sentencepiece(texts: Iterable[str], vocab_size: int) -> bytes | None:
     return buf.getvalue()
 
 
-def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def prevalence_weights(Y: np.ndarray, prevalence: float | None) -> np.ndarray | None:
+    """Sample weights under which the share of rows with any label is *prevalence*.
+
+    Harmful rows keep weight 1 and benign rows share the rest, so calibrated
+    probabilities and thresholds mean what they say on traffic where harm is
+    that rare, whatever the mix of the labeled data.
+
+    Examples
+    --------
+    >>> w = prevalence_weights(np.array([[True], [False], [False], [False]]), 0.1)
+    >>> float(w[0] / w.sum())
+    0.1
+    """
+    if prevalence is None:
+        return None
+    harmful = Y.any(axis=1)
+    n_h, n_b = int(harmful.sum()), int((~harmful).sum())
+    if not n_h or not n_b:
+        return None
+    w = np.ones(len(Y))
+    w[~harmful] = n_h * (1.0 - prevalence) / (prevalence * n_b)
+    return w
+
+
+def _platt(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> tuple[float, float]:
     if y.min() == y.max():
         return 1.0, 0.0
     lr = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000)
-    lr.fit(scores.reshape(-1, 1), y)
+    lr.fit(scores.reshape(-1, 1), y, sample_weight=sample_weight)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
@@ -168,6 +201,14 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
     prune : float
         Weights whose magnitude, after calibration, stays below this in every
         category are dropped from the exported model.
+    length_norm : {"none", "sqrt"}
+        ``"none"``: a query's features count fully however many words stand
+        beside them; ``"sqrt"``: values are divided by the square root of the
+        query's feature count (the format of models before 0.2).
+    prevalence : float or None
+        Share of harmful queries in the traffic the model will score (e.g.
+        0.02). Calibration and thresholds weight benign rows so that harm has
+        this share; None uses the labeled data's own mix.
     random_state : int
     verbose : bool
         Show a progress bar.
@@ -199,6 +240,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         target_precision: float | dict[str, float] | None = None,
         calibration_folds: int = 3,
         prune: float = 1e-3,
+        length_norm: str = "none",
+        prevalence: float | None = 0.02,
         random_state: int = 0,
         verbose: bool = False,
     ):
@@ -216,6 +259,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.target_precision = target_precision
         self.calibration_folds = calibration_folds
         self.prune = prune
+        self.length_norm = length_norm
+        self.prevalence = prevalence
         self.random_state = random_state
         self.verbose = verbose
 
@@ -240,6 +285,11 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"calibration_folds must be an integer >= 2; got {self.calibration_folds!r}")
         if not (isinstance(self.prune, (int, float)) and self.prune >= 0):
             raise InvalidParameterError(f"prune must be a non-negative number; got {self.prune!r}")
+        if self.length_norm not in ("none", "sqrt"):
+            raise InvalidParameterError(f"length_norm must be 'none' or 'sqrt'; got {self.length_norm!r}")
+        pv = self.prevalence
+        if pv is not None and not (isinstance(pv, (int, float)) and not isinstance(pv, bool) and 0 < pv < 1):
+            raise InvalidParameterError(f"prevalence must be None or a number in (0, 1); got {pv!r}")
         tp = self.target_precision
         values = tp.values() if isinstance(tp, dict) else [tp]
         for v in values:
@@ -265,6 +315,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             hash_bits=self.hash_bits,
             japanese_backend=self.japanese_backend,
             korean_backend=self.korean_backend,
+            length_norm=self.length_norm,
         )
 
     def _estimator(self):
@@ -338,6 +389,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             groups = np.asarray(list(groups))
             if len(groups) != len(texts):
                 raise InvalidParameterError(f"groups has {len(groups)} entries but X has {len(texts)}")
+        weights = prevalence_weights(Y, self.prevalence)
         iterator: Iterable[int] = range(k)
         if self.verbose:
             from tqdm.auto import tqdm
@@ -358,7 +410,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             coef[used, j] = est.coef_.ravel() * idf
             intercept[j] = est.intercept_[0]
             scores = self._oof_scores(Xh, yj, groups)
-            a, c = _platt(scores, yj)
+            a, c = _platt(scores, yj, weights)
             calibration.append((a, c))
             with np.errstate(over="ignore"):
                 oof[:, j] = 1.0 / (1.0 + np.exp(-(a * scores + c)))
@@ -375,8 +427,10 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         else:
             Yd, Pd = Y, oof
             self.threshold_source_ = "out-of-fold"
+        wd = prevalence_weights(Yd, self.prevalence)
         self.thresholds_ = np.array(
-            [choose_threshold(Yd[:, j], Pd[:, j], target_precision=self._target(cat)) for j, cat in enumerate(self.categories)],
+            [choose_threshold(Yd[:, j], Pd[:, j], target_precision=self._target(cat), sample_weight=wd)
+             for j, cat in enumerate(self.categories)],
             dtype=np.float32,
         )
         self.n_train_ = len(texts)
@@ -463,6 +517,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
                 "estimator": {k: v for k, v in self.get_params().items() if k != "verbose"},
                 "n_train": self.n_train_,
                 "threshold_source": self.threshold_source_,
+                "prevalence": self.prevalence,
                 "calibration": dict(zip(self.categories, self.calibration_)),
                 **(data or {}),
             },

@@ -1,0 +1,170 @@
+"""A realistic benign background and harmful terms in context, for data/build_dataset.py.
+
+Our own queries pair harmful terms with intent modifiers (動画, 方法, 무료, 후기…)
+and benign rows rarely use those modifiers, so a model learns the modifiers as
+harm. Real traffic is the other way round: almost every query that holds 動画
+is innocent. This module composes benign queries the way people search, from
+sources nobody on this project wrote and weighted by how common their parts
+are:
+
+* a frequent word alone (wordfreq);
+* a dictionary entity alone (ipadic / mecab-ko-dic proper nouns);
+* an entity or a noun plus an everyday modifier, where the modifiers include
+  every neutral intent modifier of our harmful lexicons;
+* two or three frequent nouns;
+* the subjects that harmful rows talk about (groups, animals, minors, school)
+  in everyday contexts.
+
+Only entries outside the held-out share (searchsafe._wordsources.is_heldout)
+are used, so the false-positive sweeps in benchmarks/ measure words the model
+never saw. A composed query that holds a term which shows harm alone is
+dropped, never labelled benign.
+
+It also writes every harmful term that shows its intent alone among one or two
+neutral words ("東京 <term>", "<term> 날씨 서울"), so that a term keeps its
+flag in context.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from searchsafe._normalize import fold, normalize
+from searchsafe._wordsources import common_nouns, is_heldout, proper_nouns, wordfreq_words
+
+#: Benign background rows per language (before de-duplication against our own rows).
+TARGET = {"ja": 230_000, "ko": 230_000}
+#: Share of composed entity/noun + modifier queries whose modifier is one of the
+#: harmful lexicons' neutral intent modifiers: they must be far more common in
+#: benign rows than in harmful ones, as in real traffic.
+INTENT_MODIFIER_SHARE = 0.35
+CONTEXTS_PER_TERM = 8
+
+
+@dataclass(frozen=True)
+class Sources:
+    words: list[tuple[str, float]]  # frequent words with frequencies, held-out removed
+    nouns: list[tuple[str, float]]  # frequent single nouns with frequencies
+    entities: list[str]  # proper nouns of the dictionary
+    everyday_modifiers: list[str]
+    intent_modifiers: list[str]  # neutral intent modifiers of the harmful lexicons
+    subjects: list[str]  # groups, animals, minors, school words
+
+
+def _letters(word: str) -> bool:
+    return any(ch.isalpha() for ch in word)
+
+
+def load_sources(lang: str, everyday_modifiers: Sequence[str], intent_modifiers: Sequence[str],
+                 subjects: Sequence[str], harmful: Callable[[str], bool]) -> Sources:
+    top = wordfreq_words(lang, 50_000 if lang == "ja" else 30_000)
+    freq = dict(top)
+    words = [(w, f) for w, f in top if _letters(w) and not is_heldout(w) and not harmful(w)]
+    noun_set = set(common_nouns(lang, 30_000))
+    nouns = [(w, f) for w, f in words if w in noun_set]
+    entities = [e for e in proper_nouns(lang)
+                if 2 <= len(e) <= 12 and not is_heldout(e) and not harmful(e) and e not in freq]
+    return Sources(words, nouns, entities, sorted(set(everyday_modifiers)), sorted(set(intent_modifiers)),
+                   sorted(set(subjects)))
+
+
+class _Weighted:
+    """Draws items with probability proportional to frequency ** 0.5 (common parts recur, rare ones still appear)."""
+
+    def __init__(self, items: Sequence[tuple[str, float]]):
+        import itertools
+
+        self.items = [w for w, _ in items]
+        self.cum = list(itertools.accumulate(f ** 0.5 for _, f in items))
+
+    def draw(self, rng: random.Random) -> str:
+        return rng.choices(self.items, cum_weights=self.cum, k=1)[0]
+
+
+def _join(rng: random.Random, parts: Sequence[str], lang: str) -> str:
+    # Japanese searchers often leave the space out between nouns; Koreans rarely do.
+    sep = "" if lang == "ja" and rng.random() < 0.25 else " "
+    return sep.join(parts)
+
+
+class Composer:
+    """Composes benign queries and term contexts from one language's sources."""
+
+    def __init__(self, lang: str, src: Sources):
+        self.lang, self.src = lang, src
+        self.words_w, self.nouns_w = _Weighted(src.words), _Weighted(src.nouns)
+
+    def _neutral(self, rng: random.Random) -> str:
+        return self.nouns_w.draw(rng) if rng.random() < 0.7 else rng.choice(self.src.entities)
+
+    def compose(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
+        """About *n* benign queries as (text, kind), deterministic for a given rng state."""
+        src, lang = self.src, self.lang
+        # Every frequent word alone, once; entities alone as a sample, since the
+        # dictionaries hold hundreds of thousands.
+        out: list[tuple[str, str]] = [(w, "word") for w, _ in src.words]
+        out += [(e, "entity") for e in rng.sample(src.entities, min(len(src.entities), n // 5))]
+        rest = max(0, n - len(out))
+        n_mod, n_pair, n_triple = int(rest * 0.45), int(rest * 0.38), int(rest * 0.07)
+        n_subject = rest - n_mod - n_pair - n_triple if src.subjects else 0
+        for _ in range(n_mod):
+            head = rng.choice(src.entities) if rng.random() < 0.4 else self.nouns_w.draw(rng)
+            use_intent = src.intent_modifiers and rng.random() < INTENT_MODIFIER_SHARE
+            mod = rng.choice(src.intent_modifiers if use_intent else src.everyday_modifiers)
+            out.append((_join(rng, [mod, head] if rng.random() < 0.15 else [head, mod], lang), "modifier"))
+        for _ in range(n_pair):
+            out.append((_join(rng, [self.nouns_w.draw(rng), self.nouns_w.draw(rng)], lang), "pair"))
+        for _ in range(n_triple):
+            parts = [self.nouns_w.draw(rng), self.words_w.draw(rng), self.nouns_w.draw(rng)]
+            out.append((_join(rng, parts, lang), "triple"))
+        for _ in range(n_subject):
+            subject = rng.choice(src.subjects)
+            r = rng.random()
+            if r < 0.5:
+                other = rng.choice(src.everyday_modifiers + src.intent_modifiers)
+            else:
+                other = self._neutral(rng)
+            out.append((_join(rng, [subject, other] if rng.random() < 0.7 else [other, subject], lang), "subject"))
+        return out
+
+    def contexts(self, term: str, rng: random.Random, k: int = CONTEXTS_PER_TERM) -> list[str]:
+        """*term* among one or two neutral words, in varied positions."""
+        out = []
+        for _ in range(k):
+            parts = [self._neutral(rng) for _ in range(rng.choice((1, 2, 2)))]
+            parts.insert(rng.randrange(len(parts) + 1), term)
+            out.append(" ".join(parts))
+        return out
+
+
+def harmful_matcher(terms: Iterable[str]) -> Callable[[str], bool]:
+    """A predicate: does the folded text contain any of *terms* (folded, at least two characters)?"""
+    import ahocorasick
+
+    auto = ahocorasick.Automaton()
+    n = 0
+    for t in terms:
+        key = fold(normalize(t))
+        if len(key) >= 2:
+            auto.add_word(key, key)
+            n += 1
+    if not n:
+        return lambda text: False
+    auto.make_automaton()
+
+    def contains(text: str) -> bool:
+        key = fold(normalize(text))
+        for _ in auto.iter(key):
+            return True
+        return False
+
+    return contains
+
+
+def read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
