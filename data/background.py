@@ -51,7 +51,9 @@ class Sources:
     entities: list[str]  # proper nouns of the dictionary
     everyday_modifiers: list[str]
     intent_modifiers: list[str]  # neutral intent modifiers of the harmful lexicons
-    subjects: list[str]  # groups, animals, minors, school words
+    subjects: list[tuple[str, str]]  # (word, kind): groups, animals, minors, school words
+    #: Neutral modifiers that turn harmful after a minor (下着, 援助, 조건): never composed with one.
+    unsafe_with_minors: frozenset[str] = frozenset()
 
 
 def _letters(word: str) -> bool:
@@ -59,7 +61,8 @@ def _letters(word: str) -> bool:
 
 
 def load_sources(lang: str, everyday_modifiers: Sequence[str], intent_modifiers: Sequence[str],
-                 subjects: Sequence[str], harmful: Callable[[str], bool]) -> Sources:
+                 subjects: Sequence[tuple[str, str]], harmful: Callable[[str], bool],
+                 unsafe_with_minors: Iterable[str] = ()) -> Sources:
     top = wordfreq_words(lang, 50_000 if lang == "ja" else 30_000)
     freq = dict(top)
     words = [(w, f) for w, f in top if _letters(w) and not is_heldout(w) and not harmful(w)]
@@ -68,7 +71,7 @@ def load_sources(lang: str, everyday_modifiers: Sequence[str], intent_modifiers:
     entities = [e for e in proper_nouns(lang)
                 if 2 <= len(e) <= 12 and not is_heldout(e) and not harmful(e) and e not in freq]
     return Sources(words, nouns, entities, sorted(set(everyday_modifiers)), sorted(set(intent_modifiers)),
-                   sorted(set(subjects)))
+                   sorted(set(subjects)), frozenset(unsafe_with_minors))
 
 
 class _Weighted:
@@ -96,6 +99,8 @@ class Composer:
     def __init__(self, lang: str, src: Sources):
         self.lang, self.src = lang, src
         self.words_w, self.nouns_w = _Weighted(src.words), _Weighted(src.nouns)
+        self.any_modifier = src.everyday_modifiers + src.intent_modifiers
+        self.minor_modifiers = [m for m in self.any_modifier if m not in src.unsafe_with_minors]
 
     def _neutral(self, rng: random.Random) -> str:
         return self.nouns_w.draw(rng) if rng.random() < 0.7 else rng.choice(self.src.entities)
@@ -121,10 +126,10 @@ class Composer:
             parts = [self.nouns_w.draw(rng), self.words_w.draw(rng), self.nouns_w.draw(rng)]
             out.append((_join(rng, parts, lang), "triple"))
         for _ in range(n_subject):
-            subject = rng.choice(src.subjects)
+            subject, kind = rng.choice(src.subjects)
             r = rng.random()
             if r < 0.5:
-                other = rng.choice(src.everyday_modifiers + src.intent_modifiers)
+                other = rng.choice(self.minor_modifiers if kind in ("minor", "school") else self.any_modifier)
             else:
                 other = self._neutral(rng)
             out.append((_join(rng, [subject, other] if rng.random() < 0.7 else [other, subject], lang), "subject"))

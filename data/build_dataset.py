@@ -368,13 +368,17 @@ def public_term_rows(lang: str) -> list[tuple[str, list[str], bool, str]]:
     return out
 
 
-def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]]]) -> list[str]:
+def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]]]) -> tuple[list[str], list[str]]:
+    """The harmful lexicons' modifiers reviewed as everyday words, and those of them unsafe after a minor."""
     mods = sorted({e["text"] for _, e in entries if e["kind"] == "modifier"})
     review = DATA / "lexicons" / lang / "modifiers_review.tsv"
-    if review.is_file():
-        verdict = {e["text"]: e["neutral"] == "1" for e in read_tsv(review)}
-        return [m for m in mods if verdict.get(m, False)]
-    return []
+    if not review.is_file():
+        return [], []
+    reviewed = {e["text"]: e for e in read_tsv(review)}
+    neutral = [m for m in mods if m in reviewed and reviewed[m]["neutral"] == "1"]
+    # The review marks these in its note: benign, except after a word for a minor.
+    unsafe = [m for m in neutral if "minor" in reviewed[m].get("note", "")]
+    return neutral, unsafe
 
 
 def background_rows(lang: str, rng: random.Random) -> list[Row]:
@@ -393,8 +397,9 @@ def background_rows(lang: str, rng: random.Random) -> list[Row]:
     everyday = [e["text"] for e in read_tsv(base / "benign.tsv") if e["kind"] == "modifier"]
     everyday += bg.read_lines(base / "everyday_modifiers.txt")
     subjects_path = base / "subjects.tsv"
-    subjects = [e["text"] for e in read_tsv(subjects_path)] if subjects_path.is_file() else []
-    src = bg.load_sources(lang, everyday, _neutral_intent_modifiers(lang, entries), subjects, harmful)
+    subjects = [(e["text"], e["kind"]) for e in read_tsv(subjects_path)] if subjects_path.is_file() else []
+    neutral, unsafe_with_minors = _neutral_intent_modifiers(lang, entries)
+    src = bg.load_sources(lang, everyday, neutral, subjects, harmful, unsafe_with_minors)
     composer = bg.Composer(lang, src)
     rows = []
     for text, kind in composer.compose(rng, bg.TARGET[lang]):

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of harmful queries in real traffic that calibration and thresholds assume")
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
     ap.add_argument("--char-ngram-min", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=2, help="categories trained at once (threads); same model for any value")
     ap.add_argument("--no-refit", dest="refit", action="store_false",
                     help="ship the model trained on train only (default: refit on train + dev)")
     args = ap.parse_args(argv)
@@ -87,21 +88,19 @@ def main(argv: list[str] | None = None) -> int:
             part.extend(read_labeled(path, CATEGORIES))
             files.append(path)
     params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm,
-                  char_ngram_min=args.char_ngram_min, verbose=True)
+                  char_ngram_min=args.char_ngram_min, n_jobs=args.jobs, calibration="dev", verbose=True)
     t0 = time.perf_counter()
     est = QueryClassifier(**params).fit(
         train.texts, train.labels, groups=train.groups, X_dev=dev.texts, y_dev=dev.labels
     )
     metrics = {"dev": evaluate(Classifier(est.to_model_data()), est.thresholds_, dev)}
-    thresholds = est.thresholds_
     if args.refit:
-        # Thresholds stay the ones chosen on dev; the shipped model then also
-        # learns dev's terms and hand-written queries. Test is never seen.
+        # Calibration and thresholds stay the ones chosen on dev; the shipped
+        # model then also learns dev's terms and hand-written queries. Test is never seen.
         est = QueryClassifier(**params).fit(
-            train.texts + dev.texts, train.labels + dev.labels, groups=train.groups + dev.groups
+            train.texts + dev.texts, train.labels + dev.labels, groups=train.groups + dev.groups,
+            calibration_from=est,
         )
-        est.thresholds_ = thresholds
-        est.threshold_source_ = "dev (model refit on train + dev)"
     train_seconds = time.perf_counter() - t0
     metrics["test"] = evaluate(Classifier(est.to_model_data()), est.thresholds_, test)
     est.save(

@@ -164,6 +164,20 @@ def _platt(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None =
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
+def _fit_category(est: "QueryClassifier", Xh, yj: np.ndarray, groups, weights, oof: bool) -> tuple:
+    """One category's weights and intercept; with *oof*, also Platt parameters and out-of-fold probabilities."""
+    if yj.min() == yj.max():
+        return np.zeros(Xh.shape[1]), 20.0 if yj[0] else -20.0, (1.0, 0.0), yj.astype(float)
+    fitted = est._fit_one(Xh, yj)
+    if not oof:
+        return fitted.coef_.ravel(), float(fitted.intercept_[0]), None, None
+    scores = est._oof_scores(Xh, yj, groups)
+    a, c = _platt(scores, yj, weights)
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-(a * scores + c)))
+    return fitted.coef_.ravel(), float(fitted.intercept_[0]), (a, c), p
+
+
 class QueryClassifier(ClassifierMixin, BaseEstimator):
     """Multi-label query classifier, trainable like any scikit-learn estimator.
 
@@ -209,6 +223,14 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         Share of harmful queries in the traffic the model will score (e.g.
         0.02). Calibration and thresholds weight benign rows so that harm has
         this share; None uses the labeled data's own mix.
+    calibration : {"oof", "dev"}
+        What Platt scaling is fitted on: ``"oof"``, out-of-fold scores on the
+        training data (a model per fold: the default, and what a small label
+        file wants); ``"dev"``, the scores of the dev queries passed to
+        :meth:`fit` (one model per category, several times faster on large data).
+    n_jobs : int
+        Categories trained at the same time, in worker processes; the model is
+        the same for every value.
     random_state : int
     verbose : bool
         Show a progress bar.
@@ -242,6 +264,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         prune: float = 1e-3,
         length_norm: str = "none",
         prevalence: float | None = 0.02,
+        calibration: str = "oof",
+        n_jobs: int = 1,
         random_state: int = 0,
         verbose: bool = False,
     ):
@@ -261,6 +285,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.prune = prune
         self.length_norm = length_norm
         self.prevalence = prevalence
+        self.calibration = calibration
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -285,6 +311,10 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"calibration_folds must be an integer >= 2; got {self.calibration_folds!r}")
         if not (isinstance(self.prune, (int, float)) and self.prune >= 0):
             raise InvalidParameterError(f"prune must be a non-negative number; got {self.prune!r}")
+        if not (isinstance(self.n_jobs, int) and not isinstance(self.n_jobs, bool) and self.n_jobs >= 1):
+            raise InvalidParameterError(f"n_jobs must be a positive integer; got {self.n_jobs!r}")
+        if self.calibration not in ("oof", "dev"):
+            raise InvalidParameterError(f"calibration must be 'oof' or 'dev'; got {self.calibration!r}")
         if self.length_norm not in ("none", "sqrt"):
             raise InvalidParameterError(f"length_norm must be 'none' or 'sqrt'; got {self.length_norm!r}")
         pv = self.prevalence
@@ -329,7 +359,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         return LogisticRegression(C=self.C, solver="liblinear", class_weight=self.class_weight, max_iter=200)
 
     # -- fitting ----------------------------------------------------------
-    def fit(self, X, y, *, groups=None, X_dev=None, y_dev=None) -> "QueryClassifier":
+    def fit(self, X, y, *, groups=None, X_dev=None, y_dev=None, calibration_from=None) -> "QueryClassifier":
         """Fit on queries *X* with labels *y*.
 
         Parameters
@@ -340,8 +370,12 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             Group of each query (its lexicon term or template); calibration
             folds never split a group.
         X_dev, y_dev : optional
-            Dev queries on which thresholds are chosen; without them, thresholds
-            come from out-of-fold scores on *X*.
+            Dev queries on which thresholds are chosen (and, with
+            ``calibration="dev"``, Platt scaling fitted); without them,
+            thresholds come from out-of-fold scores on *X*.
+        calibration_from : QueryClassifier, optional
+            A fitted estimator whose calibration and thresholds this fit keeps:
+            how a model is refit on train + dev with what was chosen on dev.
 
         Returns
         -------
@@ -354,6 +388,10 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"X has {len(texts)} queries but y has {len(Y)} rows")
         if not texts:
             raise InvalidParameterError("X is empty; need at least one labeled query")
+        if self.calibration == "dev" and calibration_from is None and (X_dev is None or y_dev is None):
+            raise InvalidParameterError("calibration='dev' needs X_dev and y_dev")
+        if calibration_from is not None and list(getattr(calibration_from, "categories", [])) != list(self.categories):
+            raise InvalidParameterError("calibration_from must be a fitted QueryClassifier with the same categories")
         config = self._feature_config()
         config.validate()
         from ._normalize import fold, normalize
@@ -390,36 +428,58 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             if len(groups) != len(texts):
                 raise InvalidParameterError(f"groups has {len(groups)} entries but X has {len(texts)}")
         weights = prevalence_weights(Y, self.prevalence)
-        iterator: Iterable[int] = range(k)
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, desc="training categories", unit="category")
-        for j in iterator:
-            yj = Y[:, j].astype(int)
+        for j in range(k):
+            yj = Y[:, j]
             if yj.min() == yj.max():
                 warnings.warn(
                     f"category {self.categories[j]!r} has only {'positive' if yj[0] else 'negative'} examples; "
                     "it will never be flagged", UserWarning, stacklevel=2,
                 )
-                intercept[j] = 20.0 if yj[0] else -20.0
-                calibration.append((1.0, 0.0))
-                oof[:, j] = yj
-                continue
-            est = self._fit_one(Xh, yj)
-            coef[used, j] = est.coef_.ravel() * idf
-            intercept[j] = est.intercept_[0]
-            scores = self._oof_scores(Xh, yj, groups)
-            a, c = _platt(scores, yj, weights)
-            calibration.append((a, c))
-            with np.errstate(over="ignore"):
-                oof[:, j] = 1.0 / (1.0 + np.exp(-(a * scores + c)))
+
+        # liblinear draws from one process-wide random generator, so threads
+        # would interleave its draws and change the model: categories train in
+        # worker processes instead, each seeded alike, which gives the same
+        # model for every n_jobs.
+        from joblib import Parallel, delayed
+        from sklearn.base import clone
+
+        template = clone(self)
+        use_oof = calibration_from is None and self.calibration == "oof"
+        jobs = (delayed(_fit_category)(template, Xh, Y[:, j].astype(int), groups, weights, use_oof) for j in range(k))
+        results = Parallel(n_jobs=self.n_jobs, backend="loky" if self.n_jobs > 1 else "sequential",
+                           return_as="generator")(jobs)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            results = tqdm(results, total=k, desc="training categories", unit="category")
+        for j, (w, b, ac, p) in enumerate(results):
+            coef[used, j] = w * idf
+            intercept[j] = b
+            calibration.append(ac)
+            if p is not None:
+                oof[:, j] = p
+        if calibration_from is not None:
+            calibration = [(d["a"], d["b"]) for d in calibration_from.calibration_]
+        elif not use_oof:
+            # Platt on the dev queries' raw scores, weighted to the stated prevalence.
+            Yd = label_matrix(y_dev, self.categories)
+            raw = np.asarray(self.extractor_.transform(iter_texts(X_dev, param="X_dev")) @ coef) + intercept
+            wd = prevalence_weights(Yd, self.prevalence)
+            calibration = [
+                _platt(raw[:, j], Yd[:, j].astype(int), wd) if Y[:, j].min() != Y[:, j].max() else calibration[j]
+                for j in range(k)
+            ]
         a = np.array([p[0] for p in calibration])
         c = np.array([p[1] for p in calibration])
         self.coef_ = coef * a
         self.intercept_ = intercept * a + c
         self.calibration_ = [{"a": float(x), "b": float(z)} for x, z in calibration]
         self._export_weights()
+        if calibration_from is not None:
+            self.thresholds_ = np.asarray(calibration_from.thresholds_, dtype=np.float32).copy()
+            self.threshold_source_ = f"{calibration_from.threshold_source_} (kept from an earlier fit)"
+            self.n_train_ = len(texts)
+            return self
         if X_dev is not None and y_dev is not None:
             Yd = label_matrix(y_dev, self.categories)
             Pd = self.predict_proba(X_dev)
@@ -508,13 +568,14 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
                 versions[dist] = None
         extra = {
             "name": name,
+            "prevalence": self.prevalence,
             "versions": versions,
             "tokenizers": {
                 "japanese": {"backend": self.japanese_backend, **self.extractor_._ja.versions},
                 "korean": {"backend": self.korean_backend, **self.extractor_._ko.versions},
             },
             "training": {
-                "estimator": {k: v for k, v in self.get_params().items() if k != "verbose"},
+                "estimator": {k: v for k, v in self.get_params().items() if k not in ("verbose", "n_jobs")},
                 "n_train": self.n_train_,
                 "threshold_source": self.threshold_source_,
                 "prevalence": self.prevalence,

@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 import searchsafe
 from searchsafe import InvalidParameterError, QueryClassifier
-from searchsafe._train import choose_threshold, label_matrix
+from searchsafe._train import choose_threshold, label_matrix, prevalence_weights
 
 # A small but real bilingual training set (animal cruelty vs pet care, self-harm vs help).
 _POS_AC = ["猫 殺す 方法", "猫 虐待 動画", "犬 いじめる 方法", "고양이 학대 영상", "길고양이 죽이는법", "강아지 때리기 영상"]
@@ -130,6 +130,13 @@ PARAM_ERRORS = [
      "korean_backend must be one of 'mecab-ko-dic', 'konlpy-mecab', 'konlpy-okt', 'konlpy-komoran', "
      "'konlpy-hannanum', 'konlpy-kkma'; got 'kiwi'"),
     ({"japanese_backend": "sudachi"}, "japanese_backend must be one of 'ipadic', 'unidic-lite'; got 'sudachi'"),
+    ({"n_jobs": 0}, "n_jobs must be a positive integer; got 0"),
+    ({"calibration": "isotonic"}, "calibration must be 'oof' or 'dev'; got 'isotonic'"),
+    ({"calibration": "dev"}, "calibration='dev' needs X_dev and y_dev"),
+    ({"length_norm": "log"}, "length_norm must be 'none' or 'sqrt'; got 'log'"),
+    ({"prevalence": 0}, "prevalence must be None or a number in (0, 1); got 0"),
+    ({"prevalence": 1.5}, "prevalence must be None or a number in (0, 1); got 1.5"),
+    ({"prevalence": True}, "prevalence must be None or a number in (0, 1); got True"),
 ]
 
 
@@ -184,3 +191,69 @@ CHOOSE_CASES = [
 @pytest.mark.parametrize(("y", "p", "target", "expected"), CHOOSE_CASES)
 def test_choose_threshold(y, p, target, expected) -> None:
     assert choose_threshold(np.array(y), np.array(p), target_precision=target) == pytest.approx(expected)
+
+
+def test_threads_give_the_same_model() -> None:
+    common = dict(categories=CATS, sentencepiece_vocab_size=0, C=10.0)
+    a = QueryClassifier(**common, n_jobs=1).fit(X, Y)
+    b = QueryClassifier(**common, n_jobs=2).fit(X, Y)
+    assert np.array_equal(a.weights_, b.weights_) and np.array_equal(a.intercept_, b.intercept_)
+    assert np.array_equal(a.thresholds_, b.thresholds_)
+
+
+def test_weighted_threshold_counts_benign_rows_by_weight() -> None:
+    # At the dev set's own mix the 0.6 negative is cheap; weighted up (as rare
+    # harm makes every benign row count more) it pushes the cut above it.
+    y, p = np.array([0, 0, 1, 1, 1]), np.array([0.1, 0.6, 0.5, 0.7, 0.9])
+    assert choose_threshold(y, p, target_precision=0.7) == pytest.approx(0.5)
+    assert choose_threshold(y, p, target_precision=0.7, sample_weight=np.array([1, 5, 1, 1, 1.0])) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("prevalence", [0.5, 0.1, 0.02, 0.001])
+def test_prevalence_weights_give_the_stated_harmful_share(prevalence: float) -> None:
+    Y = label_matrix(Y_LIST := [["hate"], [], [], ["sexual", "hate"], [], [], [], []], ["hate", "sexual"])
+    w = prevalence_weights(Y, prevalence)
+    harmful = np.array([bool(r) for r in Y_LIST])
+    assert w[harmful].tolist() == [1.0, 1.0]
+    assert float(w[harmful].sum() / w.sum()) == pytest.approx(prevalence)
+    assert prevalence_weights(Y, None) is None
+    assert prevalence_weights(Y[:1], 0.1) is None  # no benign row: nothing to weight
+
+
+def test_prevalence_lowers_probabilities_and_is_stored(tmp_path: Path) -> None:
+    common = dict(categories=CATS, sentencepiece_vocab_size=0, C=10.0)
+    rare = QueryClassifier(**common, prevalence=0.01).fit(X, Y)
+    mixed = QueryClassifier(**common, prevalence=None).fit(X, Y)
+    q = ["猫 殺す 方法", "자살 방법"]
+    assert (rare.predict_proba(q) < mixed.predict_proba(q)).all()
+    clf = searchsafe.load(rare.save(tmp_path / "m"))
+    assert clf.manifest["prevalence"] == 0.01
+    assert clf.manifest["training"]["prevalence"] == 0.01
+
+
+def test_length_norm_none_keeps_a_term_s_weight_among_neutral_words(tmp_path: Path) -> None:
+    common = dict(categories=CATS, sentencepiece_vocab_size=0, C=10.0)
+    for norm in ("none", "sqrt"):
+        clf = searchsafe.load(QueryClassifier(**common, length_norm=norm).fit(X, Y).save(tmp_path / norm))
+        assert clf.manifest["features"]["length_norm"] == norm
+    plain = searchsafe.load(tmp_path / "none")
+    # With plain counts the logit is a sum: extra words add their own weights and
+    # nothing else, so the term's contribution is the same in and out of context.
+    alone = plain.explain("自殺 方法", categories=["self_harm"])["features"]["self_harm"]
+    ctx = dict(plain.explain("自殺 方法 東京 天気", categories=["self_harm"], top=1000)["features"]["self_harm"])
+    for feature, value in alone:
+        assert ctx[feature] == pytest.approx(value)
+
+
+def test_dev_calibration_and_refit_keep_what_dev_chose() -> None:
+    common = dict(categories=CATS, sentencepiece_vocab_size=0, C=10.0, calibration="dev")
+    first = QueryClassifier(**common).fit(X, Y, X_dev=X[:48], y_dev=Y[:48])
+    assert first.threshold_source_ == "dev"
+    assert first.predict(["猫 殺す 方法", "猫 飼い方"]).tolist() == [[False, True], [False, False]]
+    again = QueryClassifier(**common).fit(X + ["犬 殴る 動画"], Y + [["animal_cruelty"]], calibration_from=first)
+    assert again.calibration_ == first.calibration_
+    assert np.array_equal(again.thresholds_, first.thresholds_)
+    assert again.threshold_source_ == "dev (kept from an earlier fit)"
+    with pytest.raises(InvalidParameterError) as info:
+        QueryClassifier(categories=CATS[::-1], sentencepiece_vocab_size=0).fit(X, Y, calibration_from=first)
+    assert str(info.value) == "calibration_from must be a fitted QueryClassifier with the same categories"
