@@ -29,7 +29,7 @@ from ._data import DataError, _parse_labels, _truthy, iter_delimited, iter_jsonl
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._modelio import ModelData, write_model
-from ._train import _platt, _train_sentencepiece, choose_threshold
+from ._train import _platt, _train_sentencepiece, choose_threshold, prevalence_weights
 
 __all__ = [
     "STDIN",
@@ -371,16 +371,21 @@ def resolve_targets(
 
 
 def choose_thresholds(
-    Y: np.ndarray, P: np.ndarray, categories: Sequence[str], targets: dict[str, tuple[str, float | None]]
+    Y: np.ndarray, P: np.ndarray, categories: Sequence[str], targets: dict[str, tuple[str, float | None]],
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One threshold per category for labels *Y* and scores *P*, each aiming at its target."""
+    """One threshold per category for labels *Y* and scores *P*, each aiming at its target.
+
+    Precision targets are met under *sample_weight* (see ``prevalence_weights``);
+    recall targets count harmful rows, whose weights are all 1.
+    """
     out = np.zeros(len(categories), dtype=np.float32)
     for j, c in enumerate(categories):
         kind, value = targets.get(c, ("f1", None))
         if kind == "recall":
             out[j] = threshold_for_recall(Y[:, j], P[:, j], target_recall=float(value))  # type: ignore[arg-type]
         else:
-            out[j] = choose_threshold(Y[:, j], P[:, j], target_precision=value)
+            out[j] = choose_threshold(Y[:, j], P[:, j], target_precision=value, sample_weight=sample_weight)
     return out
 
 
@@ -466,6 +471,8 @@ class OutOfCoreTrainer:
         epochs: int = 5,
         prune: float = 1e-3,
         targets: dict[str, tuple[str, float | None]] | None = None,
+        prevalence: float | None = None,
+        length_norm: str = "sqrt",
         random_state: int = 0,
         progress: bool = False,
     ):
@@ -479,6 +486,8 @@ class OutOfCoreTrainer:
         self.epochs = epochs
         self.prune = prune
         self.targets = targets
+        self.prevalence = prevalence
+        self.length_norm = length_norm
         self.random_state = random_state
         self.progress = progress
 
@@ -489,6 +498,9 @@ class OutOfCoreTrainer:
             raise InvalidParameterError(f"epochs must be a positive integer; got {self.epochs!r}")
         if not (isinstance(self.C, (int, float)) and self.C > 0):
             raise InvalidParameterError(f"C must be a positive number; got {self.C!r}")
+        pv = self.prevalence
+        if pv is not None and not (isinstance(pv, (int, float)) and not isinstance(pv, bool) and 0 < pv < 1):
+            raise InvalidParameterError(f"prevalence must be None or a number in (0, 1); got {pv!r}")
 
     def _bar(self, desc: str):
         from tqdm.auto import tqdm
@@ -518,7 +530,8 @@ class OutOfCoreTrainer:
         k = len(cats)
         index = {c: j for j, c in enumerate(cats)}
         config = FeatureConfig(
-            hash_bits=self.hash_bits, japanese_backend=self.japanese_backend, korean_backend=self.korean_backend
+            hash_bits=self.hash_bits, japanese_backend=self.japanese_backend, korean_backend=self.korean_backend,
+            length_norm=self.length_norm,
         )
         config.validate()
         rng = np.random.default_rng(self.random_state)
@@ -579,9 +592,10 @@ class OutOfCoreTrainer:
         L, Yd = np.vstack(logits), np.vstack(labels)
         del logits, labels
         calibration = []
+        wd = prevalence_weights(Yd, self.prevalence)
         for j in range(k):
             trainable = 0 < positives[j] < n_train
-            calibration.append(_platt(L[:, j], Yd[:, j].astype(int)) if trainable else (1.0, 0.0))
+            calibration.append(_platt(L[:, j], Yd[:, j].astype(int), wd) if trainable else (1.0, 0.0))
         a = np.array([x for x, _ in calibration])
         b = np.array([y for _, y in calibration])
         coef *= a
@@ -605,7 +619,7 @@ class OutOfCoreTrainer:
             tags.extend(r.tags for r in chunk)
         Pd = np.vstack(scores)
         targets = self.targets or resolve_targets(cats)
-        model.thresholds = choose_thresholds(Yd, Pd, cats, targets)
+        model.thresholds = choose_thresholds(Yd, Pd, cats, targets, wd)
         self.model_ = model
         self.extractor_ = extractor
         self.metrics_ = evaluate_predictions(Yd, Pd, model.thresholds, cats, langs=langs, tags=tags)
@@ -626,6 +640,7 @@ class OutOfCoreTrainer:
         """Write the fitted model as a model directory (atomically), like ``QueryClassifier.save``."""
         extra = {
             "name": name,
+            "prevalence": self.prevalence,
             "versions": library_versions(),
             "tokenizers": {
                 "japanese": {"backend": self.japanese_backend, **self.extractor_._ja.versions},
@@ -644,6 +659,8 @@ class OutOfCoreTrainer:
                     "chunk_size": self.chunk_size,
                     "epochs": self.epochs,
                     "prune": self.prune,
+                    "prevalence": self.prevalence,
+                    "length_norm": self.length_norm,
                     "random_state": self.random_state,
                 },
                 "n_train": self.n_train_,

@@ -215,14 +215,17 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
     prune : float
         Weights whose magnitude, after calibration, stays below this in every
         category are dropped from the exported model.
-    length_norm : {"none", "sqrt"}
-        ``"none"``: a query's features count fully however many words stand
-        beside them; ``"sqrt"``: values are divided by the square root of the
-        query's feature count (the format of models before 0.2).
+    length_norm : {"sqrt", "none"}
+        ``"sqrt"``: values are divided by the square root of the query's
+        feature count, which suits a few thousand labels; ``"none"``: a query's
+        features count fully however many words stand beside them, so neutral
+        words cannot dilute a harmful term; the default model uses it, with a
+        benign background of hundreds of thousands of queries to learn from.
     prevalence : float or None
         Share of harmful queries in the traffic the model will score (e.g.
-        0.02). Calibration and thresholds weight benign rows so that harm has
-        this share; None uses the labeled data's own mix.
+        0.02; the default model uses that). Calibration and thresholds weight
+        benign rows so that harm has this share; None uses the labeled data's
+        own mix, which is right when the labels are a sample of real traffic.
     calibration : {"oof", "dev"}
         What Platt scaling is fitted on: ``"oof"``, out-of-fold scores on the
         training data (a model per fold: the default, and what a small label
@@ -262,8 +265,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         target_precision: float | dict[str, float] | None = None,
         calibration_folds: int = 3,
         prune: float = 1e-3,
-        length_norm: str = "none",
-        prevalence: float | None = 0.02,
+        length_norm: str = "sqrt",
+        prevalence: float | None = None,
         calibration: str = "oof",
         n_jobs: int = 1,
         random_state: int = 0,

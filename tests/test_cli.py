@@ -859,3 +859,21 @@ def test_verify_fails_on_a_newer_format_and_a_missing_file(capsys, model, tmp_pa
     code, _, err = run(capsys, "verify", tmp_path / "incomplete")
     assert (code, err) == (3, f"searchsafe: error: {tmp_path / 'incomplete'}: no manifest.json; "
                               "not a searchsafe model directory\n")
+
+
+@pytest.mark.parametrize(("value", "stored"), [("0.1", 0.1), ("none", None)])
+def test_train_prevalence_is_stored_in_the_manifest(capsys, data, tmp_path, value, stored):
+    for extra in ([], ["--out-of-core", "--chunk-size", "64", "--epochs", "2"]):
+        out = tmp_path / f"m{len(extra)}"
+        code, _, err = run(capsys, "train", data / "train.csv", "--dev", data / "dev.jsonl", "--out", out,
+                           "--categories", ",".join(CATS), "--prevalence", value, *extra, *SMALL, "-q")
+        assert (code, err) == (0, "")
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["prevalence"] == stored
+
+
+def test_train_rejects_a_prevalence_outside_zero_one(capsys, data, tmp_path):
+    code, _, err = run(capsys, "train", data / "train.csv", "--out", tmp_path / "m", "--prevalence", "2")
+    assert code == 2
+    assert err == ("searchsafe: error: argument --prevalence: must be a fraction between 0 and 1 (exclusive); "
+                   "got '2' (see 'searchsafe train --help')\n")

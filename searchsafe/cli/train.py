@@ -17,6 +17,14 @@ from ._util import (
     warnings_to_stderr,
 )
 
+
+def prevalence_arg(text: str) -> float | None:
+    """A harmful share in (0, 1), or 'none' for the labeled data's own mix."""
+    if text.strip().lower() == "none":
+        return None
+    return fraction(text)
+
+
 COMMANDS = ("train",)
 
 
@@ -53,6 +61,14 @@ def add_parser(sub: Any) -> None:
                    help="feature space of 2**BITS buckets, 10-26 (default: 20; 16 trains small data much faster)")
     m.add_argument("--sentencepiece-vocab-size", type=int_in(0, None), default=8000, metavar="N",
                    help="subword vocabulary learned from the data; 0 turns subwords off (default: 8000)")
+    m.add_argument("--prevalence", type=prevalence_arg, default=None, metavar="SHARE|none",
+                   help="share of harmful queries in the traffic the model will score, e.g. 0.02: calibration "
+                        "and thresholds weight benign rows to it, so that probabilities and precision hold on "
+                        "traffic (default: none, the labeled data's own mix, right for a sample of real traffic)")
+    m.add_argument("--length-norm", choices=("none", "sqrt"), default="sqrt",
+                   help="'sqrt': feature values divided by the square root of their count, which suits a "
+                        "few thousand labels; 'none': a term counts fully whatever stands beside it, which "
+                        "the default model uses with its large benign background (default: sqrt)")
     m.add_argument("--japanese-backend", default="ipadic", help="(default: ipadic)")
     m.add_argument("--korean-backend", default="mecab-ko-dic", help="(default: mecab-ko-dic)")
     o = p.add_argument_group("out-of-core training (files larger than memory)")
@@ -143,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         hash_bits=args.hash_bits,
         sentencepiece_vocab_size=args.sentencepiece_vocab_size, japanese_backend=args.japanese_backend,
         korean_backend=args.korean_backend, target_precision=target_precision, random_state=args.seed,
-        verbose=not args.quiet,
+        prevalence=args.prevalence, length_norm=args.length_norm, verbose=not args.quiet,
     )
     dev = Labeled(dev_rows, cats) if dev_rows else None
     with warnings_to_stderr():
@@ -246,6 +262,7 @@ def _train_out_of_core(args: argparse.Namespace, out: Path, started: float) -> i
         categories=cats, C=args.C if args.C is not None else _DEFAULT_C["sgd"], hash_bits=args.hash_bits, sentencepiece_vocab_size=args.sentencepiece_vocab_size,
         japanese_backend=args.japanese_backend, korean_backend=args.korean_backend, chunk_size=args.chunk_size,
         epochs=args.epochs, targets=targets, random_state=seed, progress=not args.quiet,
+        prevalence=args.prevalence, length_norm=args.length_norm,
     )
     say(args, f"training out of core in chunks of {args.chunk_size} rows, {args.epochs} epochs; "
                f"categories: {', '.join(cats)}")
