@@ -22,6 +22,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -381,7 +382,7 @@ def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]
     return neutral, unsafe
 
 
-def background_rows(lang: str, rng: random.Random) -> list[Row]:
+def background_rows(lang: str, rng: random.Random, rows: Sequence[Row] = ()) -> list[Row]:
     """Benign background from word sources nobody here wrote, and harmful terms among neutral words."""
     import background as bg
 
@@ -401,10 +402,16 @@ def background_rows(lang: str, rng: random.Random) -> list[Row]:
     neutral, unsafe_with_minors = _neutral_intent_modifiers(lang, entries)
     src = bg.load_sources(lang, everyday, neutral, subjects, harmful, unsafe_with_minors)
     composer = bg.Composer(lang, src)
-    rows = []
-    for text, kind in composer.compose(rng, bg.TARGET[lang]):
+    # How often each intent modifier stands in this language's harmful rows, as a word.
+    uses = Counter(m for r in rows if r.labels and r.lang == lang
+                   for m in set(r.text.split()) & set(src.intent_modifiers))
+    out = []
+    for text, kind in composer.compose(rng, bg.TARGET[lang], uses):
         if not harmful(text):
-            rows.append(Row(text, lang, [], f"background:{kind}", f"{lang}:bg:{text}", [], -1))
+            # Groups, animals and minors in everyday contexts are what hard negatives are for.
+            tags = ["hard_negative"] if kind == "subject" else []
+            out.append(Row(text, lang, [], f"background:{kind}", f"{lang}:bg:{text}", tags, -1))
+    rows = out
     # Harmful terms that show their intent alone keep it among neutral words.
     terms = [(e["text"], _labels(e["labels"], cat, cat), f"{lang}:{cat}:term:{e['text']}")
              for cat, e in entries if e["kind"] == "term" and e["alone"] == "1"]
@@ -458,7 +465,7 @@ def build(shared: Path | None, seed: int, *, background: bool = True) -> dict[st
         rows += lex + hw + add_evasions(lex, rng, 0.35) + add_evasions(hw, rng, 0.2)
         if background:
             # Its own generator, so that adding background sources leaves the other rows as they were.
-            rows += background_rows(lang, random.Random(f"{seed}:background:{lang}"))
+            rows += background_rows(lang, random.Random(f"{seed}:background:{lang}"), rows)
     if shared is not None:
         rows += shared_wordlist_rows(shared, rng)
         rows += cap_public(public_rows(shared, rng), rng, per_source=4000)
