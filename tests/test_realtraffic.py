@@ -128,3 +128,16 @@ def test_public_part_skips_without_shared_data(clf, tmp_path):
     (tmp_path / "present").mkdir()
     got = R._public(systems, tmp_path / "present", None)
     assert got["apeach"] == {"skipped": f"no {tmp_path / 'present' / 'ko-apeach/APEACH/test.csv'}"}
+
+
+def test_harmful_readings_prefer_the_review_over_the_lexicon():
+    judged = {"自殺": False, "死ね": True}
+    assert R.harmful_readings(judged, ["自殺", "ＪＫ", "ロリ"]) == {"死ね", "jk", "ロリ"}
+
+
+def test_worst_list_keeps_one_entry_per_cause():
+    hits = [{"source": "pair", "text": "部落 くも", "score": 0.99}, {"source": "word", "text": "部落", "score": 1.0},
+            {"source": "pair", "text": "猫 ネギ", "score": 0.98}, {"source": "pair", "text": "箱 部落", "score": 0.97},
+            {"source": "word", "text": "tv", "score": 0.5}]
+    assert [h["text"] for h in R.worst_list(hits)] == ["部落", "猫 ネギ", "tv"]
+    assert [h["text"] for h in R.worst_list(hits, 2)] == ["部落", "猫 ネギ"]
