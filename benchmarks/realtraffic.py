@@ -23,7 +23,8 @@ d. **public harmful-text sets, zero-shot**: any-harm precision, recall and F1
    row counts as harmful: :data:`PUBLIC_SETS`), plus Korean harassment recall
    on the rows labeled insult/profanity (Unsmile 악플/욕설, K-MHaS Profanity).
    Rows whose text is also in ``data/train.jsonl`` are left out.
-e. **term in context**: lexicon terms that a system flags alone, each put
+e. **term in context**: lexicon terms marked ``alone=1`` (harmful typed
+   alone) that a system flags alone, each put
    between two neutral held-out frequent nouns at a seeded position; the share
    still flagged for a category it had alone.
 
@@ -433,8 +434,8 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
     for lang in LANGS:
         judged = reviewed[lang]["judged"]
         terms_all = lexicon_terms(lang, clf.categories, data_dir)
-        harmful = harmful_readings(judged, (t for t, _ in lexicon_terms(lang, clf.categories, data_dir,
-                                                                        alone_only=True)))
+        terms_alone = lexicon_terms(lang, clf.categories, data_dir, alone_only=True)
+        harmful = harmful_readings(judged, (t for t, _ in terms_alone))
         term_keys = {_key(t) for t, _ in terms_all}
         worst: list[dict[str, Any]] = []
 
@@ -460,7 +461,9 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
                                **_benign_sweep(systems, "proper", lang, held_p, harmful, judged, worst)}
 
         C.log(f"realtraffic: {lang}: terms in context")
-        terms = _even(terms_all, cfg["terms_sample"])
+        # Only terms whose bare mention is harmful (alone=1): a flag on "12살" alone is itself a false
+        # positive, and losing it in context is right.
+        terms = _even(terms_alone, cfg["terms_sample"])
         neutral_flags = systems.flags(pool)
         neutral = [w for w, a, b in zip(pool, neutral_flags["searchsafe"].any(1), neutral_flags["keyword"].any(1))
                    if not a and not b]
@@ -580,10 +583,10 @@ def tables(res: dict[str, Any]) -> str:
             x = c["systems"][s]
             rows.append([lang, s, f"{c['terms']:,}", f"{x['flagged_alone']:,}", f"{x['measured']:,}",
                          _pct(x["kept_share"]), _pct(x["kept_any_category_share"])])
-    out.append(C.markdown_table(["lang", "system", "lexicon terms", "flagged alone", "measured",
+    out.append(C.markdown_table(["lang", "system", "lexicon terms (alone=1)", "flagged alone", "measured",
                                  "still flagged, same category", "still flagged, any category"], rows))
-    out.append("\nNeutral words: held-out frequent nouns that neither system flags alone and no reviewed list "
-               "marks harmful; each term gets two of them at a position seeded by the term. Examples the model "
+    out.append("\nNeutral words: the everyday held-out nouns of the two-noun queries that neither system flags "
+               "alone; each term gets two of them, at a position seeded by the term. Examples the model "
                "loses: " + "; ".join(f"{lang}: " + ", ".join(res["context"][lang]["systems"]["searchsafe"]
                                                             ["lost_examples"][:5]) for lang in LANGS) + ".")
 
@@ -603,7 +606,8 @@ def tables(res: dict[str, Any]) -> str:
     sp = res["speed"]
     out.append(f"\nScored {sp['searchsafe']['scored']:,} entries per system in {res['total_s']:.0f} s "
                f"(searchsafe {C.fmt_int(sp['searchsafe']['qps'])}/s, keyword list {C.fmt_int(sp['keyword']['qps'])}/s, "
-               "long public-set texts included).")
+               "with the long public-set texts and, for searchsafe, the explanation of every flag; speed is "
+               "measured in speed.py).")
     return "\n".join(out)
 
 

@@ -101,6 +101,7 @@ def merge_previous(results: dict[str, Any], previous_path: Path) -> None:
                                             and name not in earlier}}
     meta["durations_s"] = {**{k: v for k, v in ((previous.get("meta") or {}).get("durations_s") or {}).items()
                               if k in earlier}, **meta["durations_s"]}
+    meta["total_s"] = round(sum(meta["durations_s"].values()), 1)
 
 
 def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[str, str]:

@@ -97,13 +97,16 @@ def test_even_sample_is_fixed_and_spread():
 def test_lexicon_terms_take_term_rows_and_public_terms(tmp_path):
     d = tmp_path / "lexicons" / "ja"
     d.mkdir(parents=True)
-    (d / "hate.tsv").write_text("kind\ttext\tlabels\talone\tnote\nterm\t支那\t\t1\t\nmodifier\t意味\t\t\t\n",
+    (d / "hate.tsv").write_text("kind\ttext\tlabels\talone\tnote\nterm\t支那\t\t1\t\nterm\t爆弾\t\t0\t\nmodifier\t意味\t\t\t\n",
                                 encoding="utf-8")
     (d / "benign.tsv").write_text("kind\tfamily\ttext\tnear\tnote\nquery\ttitle\t猫\t\t\n", encoding="utf-8")
     (d / "public_terms.tsv").write_text("text\tlabels\talone\tsource\tnote\nポルノ\tsexual\t1\tours\t\n"
                                         "支那\thate,harassment\t1\tours\t\n", encoding="utf-8")
     cats = ("hate", "harassment", "sexual")
-    assert R.lexicon_terms("ja", cats, tmp_path) == [("ポルノ", ("sexual",)), ("支那", ("harassment", "hate"))]
+    assert R.lexicon_terms("ja", cats, tmp_path) == [("ポルノ", ("sexual",)), ("支那", ("harassment", "hate")),
+                                                     ("爆弾", ("hate",))]
+    assert R.lexicon_terms("ja", cats, tmp_path, alone_only=True) == [("ポルノ", ("sexual",)),
+                                                                      ("支那", ("harassment", "hate"))]
 
 
 def test_terms_in_context_with_the_keyword_filter_keep_every_flag(clf, tmp_path):
