@@ -28,8 +28,9 @@ if str(REPO) not in sys.path:
 
 DATA = REPO / "data"
 BENCH = REPO / "benchmarks"
-#: Public datasets live beside the repository, in the project's shared folder.
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: Public datasets live beside the repository, in the project's shared folder
+#: (SEARCHSAFE_SHARED_DATA points elsewhere, e.g. from a git worktree).
+SHARED_DATA = Path(os.environ.get("SEARCHSAFE_SHARED_DATA") or REPO.parent / "shared" / "data")
 LANGS = ("ja", "ko", "mixed")
 
 

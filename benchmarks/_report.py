@@ -22,7 +22,8 @@ def _fraction(problems: list[str], where: str, value: Any) -> None:
         problems.append(f"{where}: expected a number in [0, 1], got {value!r}")
 
 
-def validate(results: dict[str, Any], parts: tuple[str, ...] = ("speed", "peers", "public")) -> list[str]:
+def validate(results: dict[str, Any],
+             parts: tuple[str, ...] = ("speed", "peers", "public", "realtraffic")) -> list[str]:
     """Everything that makes a result unusable; an empty list means well formed."""
     from benchmarks.peers import PEERS, SYSTEMS
 
@@ -96,6 +97,31 @@ def validate(results: dict[str, Any], parts: tuple[str, ...] = ("speed", "peers"
                 _positive(problems, f"public.{name}.speed_default_model.qps", t[name]["speed_default_model"]["qps"])
         except (KeyError, TypeError) as exc:
             problems.append(f"public: malformed ({type(exc).__name__}: {exc})")
+    r = results.get("realtraffic")
+    if "realtraffic" in parts and r and "error" not in r:
+        try:
+            for part in ("words", "pairs", "proper"):
+                for lang in ("ja", "ko"):
+                    v = r[part][lang]
+                    if v["entries"] < 1:
+                        problems.append(f"realtraffic.{part}.{lang}: no entries")
+                    for name in ("searchsafe", "keyword"):
+                        _fraction(problems, f"realtraffic.{part}.{lang}.{name}.false_positive_share",
+                                  v["systems"][name]["false_positive_share"])
+            for lang in ("ja", "ko"):
+                for name in ("searchsafe", "keyword"):
+                    _fraction(problems, f"realtraffic.context.{lang}.{name}.kept_share",
+                              r["context"][lang]["systems"][name]["kept_share"])
+                if not isinstance(r["worst"][lang], list):
+                    problems.append(f"realtraffic.worst.{lang}: not a list")
+            pub = r["public"]
+            if not pub.get("skipped"):
+                for name, v in pub.items():
+                    if not v.get("skipped"):
+                        for sys_name in ("searchsafe", "keyword"):
+                            _fraction(problems, f"realtraffic.public.{name}.{sys_name}.f1", v["systems"][sys_name]["f1"])
+        except (KeyError, TypeError) as exc:
+            problems.append(f"realtraffic: malformed ({type(exc).__name__}: {exc})")
     return problems
 
 
@@ -124,6 +150,10 @@ def header(results: dict[str, Any]) -> str:
                else f"**trained on older versions of {', '.join(model['data_files_differ'])}** than data/ holds now: "
                     "its test numbers may include rows it was trained on, or miss newer ones.")
         )
+    measured = m.get("parts_measured") or {}
+    if len(set(measured.values())) > 1:
+        lines.append("Parts measured at different times (`run_all.py --only`): " + "; ".join(
+            f"{name} {when}" for name, when in measured.items()) + ". The model line above is the latest run's.")
     if m.get("model_replaced_during_run"):
         lines.append("**The default model was replaced while this suite ran** (someone retrained it): parts that "
                      "ran before and after measured different models. Run the suite again.")
@@ -131,7 +161,7 @@ def header(results: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any], plots: dict[str, str]) -> str:
-    from benchmarks import peers, public, speed
+    from benchmarks import peers, public, realtraffic, speed
 
     out = ["# searchsafe benchmark results", "", header(results), ""]
     if "speed" in results:
@@ -152,6 +182,11 @@ def render(results: dict[str, Any], plots: dict[str, str]) -> str:
         out += ["## Public Korean datasets", ""]
         out.append(public.tables(results["public"]) if "error" not in results["public"]
                    else f"Failed:\n\n```\n{results['public']['error']}\n```")
+        out.append("")
+    if "realtraffic" in results:
+        out += ["## Real traffic: text nobody here wrote, held-out entries, beside the keyword list", ""]
+        out.append(realtraffic.tables(results["realtraffic"]) if "error" not in results["realtraffic"]
+                   else f"Failed:\n\n```\n{results['realtraffic']['error']}\n```")
         out.append("")
     out += ["## Reading these numbers", "", CAVEATS]
     return "\n".join(out) + "\n"
@@ -205,6 +240,14 @@ def readme_summary(results: dict[str, Any]) -> str:
 
         out.append("**Public Korean datasets** (ours beside the best published transformer):\n")
         out.append(public.tables(u).split("\n\n", 1)[0])
+        out.append("")
+    r = results.get("realtraffic")
+    if r and "error" not in r:
+        from benchmarks import realtraffic
+
+        out.append("**Real traffic** (issue 8 targets, default model, held-out entries):\n")
+        out.append(realtraffic.tables(r).split("### Targets (issue 8), searchsafe on held-out entries\n", 1)[-1]
+                   .split("\n### ", 1)[0].strip())
         out.append("")
     return "\n".join(out)
 

@@ -5,6 +5,8 @@
                                             # and the results block of benchmarks/README.md
     python benchmarks/run_all.py --quick    # seconds: small samples, tiny models; writes
                                             # to benchmarks/quick/ (not committed)
+    python benchmarks/run_all.py --only realtraffic   # re-run some parts; the others keep their
+                                            # numbers from the previous results.json
 
 Tables go to stdout, progress to stderr. Exit codes: 0 every part ran and its
 results are well formed; 1 a part failed or produced malformed results (the
@@ -29,7 +31,7 @@ if __package__ in (None, ""):
 from benchmarks import _common as C  # noqa: E402
 from benchmarks import _report  # noqa: E402
 
-PARTS = ("speed", "peers", "public")
+PARTS = ("speed", "peers", "public", "realtraffic")
 
 
 def _load() -> str:
@@ -41,9 +43,9 @@ def _load() -> str:
 
 def run(quick: bool, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
     """Run *parts* and return the results dict (a failed part holds ``{"error": traceback}``)."""
-    from benchmarks import peers, public, speed
+    from benchmarks import peers, public, realtraffic, speed
 
-    modules = {"speed": speed, "peers": peers, "public": public}
+    modules = {"speed": speed, "peers": peers, "public": public, "realtraffic": realtraffic}
     os.environ["PYTHONPATH"] = C.child_env()["PYTHONPATH"]  # for probes and joblib workers
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -79,6 +81,29 @@ def run(quick: bool, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
     return results
 
 
+def merge_previous(results: dict[str, Any], previous_path: Path) -> None:
+    """Keep the parts that did not run from the previous full results, so ``--only`` updates RESULTS.md in place."""
+    if not previous_path.is_file():
+        return
+    try:
+        previous = json.loads(previous_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        C.log(f"warning: {previous_path}: unreadable ({exc}); RESULTS.md will hold only the parts that ran")
+        return
+    earlier = {}
+    for name in PARTS:
+        if name not in results and name in previous:
+            results[name] = previous[name]
+            earlier[name] = (previous.get("meta") or {}).get("parts_measured", {}).get(name) or \
+                (previous.get("meta") or {}).get("date")
+    meta = results["meta"]
+    meta["parts_measured"] = {**earlier, **{name: meta["date"] for name in PARTS if name in results
+                                            and name not in earlier}}
+    meta["durations_s"] = {**{k: v for k, v in ((previous.get("meta") or {}).get("durations_s") or {}).items()
+                              if k in earlier}, **meta["durations_s"]}
+    meta["total_s"] = round(sum(meta["durations_s"].values()), 1)
+
+
 def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     written = _report.plots(results, out)
@@ -110,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.quick, parts)
     problems = _report.validate(results, parts)
     results["meta"]["problems"] = problems
+    if args.only and args.out is None and not args.quick:
+        merge_previous(results, out / "results.json")
     write(results, out, readme=readme)
     print((out / "RESULTS.md").read_text(encoding="utf-8"))
     C.log(f"wrote {out / 'RESULTS.md'}, {out / 'results.json'} and plots in {results['meta']['total_s']:.0f} s")

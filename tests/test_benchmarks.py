@@ -139,7 +139,7 @@ def test_quick_run_succeeds(quick_run):
 def test_quick_run_writes_well_formed_results(quick_run):
     proc, out = quick_run
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    parts = ("speed", "peers") + (("public",) if C.SHARED_DATA.is_dir() else ())
+    parts = ("speed", "peers") + (("public",) if C.SHARED_DATA.is_dir() else ()) + ("realtraffic",)
     assert _report.validate(results, parts) == []
     assert results["meta"]["quick"] is True
     assert set(results["peers"]["systems"]) == set(peers.SYSTEMS)
@@ -154,7 +154,7 @@ def test_quick_run_writes_well_formed_results(quick_run):
 def test_quick_run_writes_markdown_and_plots(quick_run):
     proc, out = quick_run
     md = (out / "RESULTS.md").read_text(encoding="utf-8")
-    for heading in ("## Speed", "## Peers", "## Public Korean datasets", "Machine: "):
+    for heading in ("## Speed", "## Peers", "## Public Korean datasets", "## Real traffic", "Machine: "):
         assert heading in md
     assert md in proc.stdout
     for png in ("throughput_by_batch.png", "peers_quality_speed.png"):
