@@ -41,6 +41,9 @@ TARGET = {"ja": 230_000, "ko": 230_000}
 #: harmful lexicons' neutral intent modifiers: they must be far more common in
 #: benign rows than in harmful ones, as in real traffic.
 INTENT_MODIFIER_SHARE = 0.35
+#: Each neutral intent modifier appears in at least this many times as many
+#: benign background rows as in harmful rows.
+INTENT_MODIFIER_RATIO = 8
 CONTEXTS_PER_TERM = 8
 
 
@@ -105,8 +108,18 @@ class Composer:
     def _neutral(self, rng: random.Random) -> str:
         return self.nouns_w.draw(rng) if rng.random() < 0.7 else rng.choice(self.src.entities)
 
-    def compose(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
-        """About *n* benign queries as (text, kind), deterministic for a given rng state."""
+    def _with_modifier(self, rng: random.Random, mod: str) -> str:
+        head = rng.choice(self.src.entities) if rng.random() < 0.4 else self.nouns_w.draw(rng)
+        return _join(rng, [mod, head] if rng.random() < 0.15 else [head, mod], self.lang)
+
+    def compose(self, rng: random.Random, n: int, harmful_uses: dict[str, int] | None = None) -> list[tuple[str, str]]:
+        """About *n* benign queries as (text, kind), deterministic for a given rng state.
+
+        *harmful_uses* counts the harmful rows that hold each intent modifier;
+        every modifier then gets at least INTENT_MODIFIER_RATIO times as many
+        benign rows, as in real traffic, where 動画 follows innocent subjects
+        far more often than harmful ones.
+        """
         src, lang = self.src, self.lang
         # Every frequent word alone, once; entities alone as a sample, since the
         # dictionaries hold hundreds of thousands.
@@ -115,11 +128,14 @@ class Composer:
         rest = max(0, n - len(out))
         n_mod, n_pair, n_triple = int(rest * 0.45), int(rest * 0.38), int(rest * 0.07)
         n_subject = rest - n_mod - n_pair - n_triple if src.subjects else 0
+        uses = harmful_uses or {}
+        for mod in src.intent_modifiers:
+            for _ in range(INTENT_MODIFIER_RATIO * uses.get(mod, 0)):
+                out.append((self._with_modifier(rng, mod), "modifier"))
         for _ in range(n_mod):
-            head = rng.choice(src.entities) if rng.random() < 0.4 else self.nouns_w.draw(rng)
             use_intent = src.intent_modifiers and rng.random() < INTENT_MODIFIER_SHARE
             mod = rng.choice(src.intent_modifiers if use_intent else src.everyday_modifiers)
-            out.append((_join(rng, [mod, head] if rng.random() < 0.15 else [head, mod], lang), "modifier"))
+            out.append((self._with_modifier(rng, mod), "modifier"))
         for _ in range(n_pair):
             out.append((_join(rng, [self.nouns_w.draw(rng), self.nouns_w.draw(rng)], lang), "pair"))
         for _ in range(n_triple):
