@@ -112,7 +112,10 @@ def read_reviewed(path: Path) -> dict[str, bool]:
                 raise ValueError(f"{path}:{lineno}: harmful must be 0 or 1; got {value!r}")
             key = _key(row.get("text") or "")
             if key:
-                out[key] = value == "1"
+                # A dual-use word (自殺, 섹스) is not harmful alone, but it has a
+                # harmful reading: flagging it is a judgement call, not a flag
+                # "with no harmful reading", so it is not counted against us.
+                out[key] = value == "1" or (row.get("note") or "").startswith("ambiguous:")
     return out
 
 
