@@ -412,7 +412,7 @@ def _public(systems: Systems, root: Path, cap: int | None) -> dict[str, Any]:
 
 
 def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = None,
-        wordlists: Path | None = None) -> dict[str, Any]:
+        wordlists: Path | None = None, model: str | None = None) -> dict[str, Any]:
     import searchsafe
     from searchsafe import _wordsources as W
 
@@ -421,7 +421,7 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
     cfg = QUICK if quick else FULL
     data_dir = C.DATA if data_dir is None else Path(data_dir)
     root = C.SHARED_DATA if root is None else Path(root)
-    clf = searchsafe.load()
+    clf = searchsafe.load(model)
     keyword = KeywordFilter.from_lexicons(data_dir / "lexicons", clf.categories)
     systems = Systems(clf, keyword)
     reviewed = reviewed_lists(data_dir / "wordlists" if wordlists is None else Path(wordlists))
@@ -629,8 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a small fixed sample of every part, seconds")
     ap.add_argument("--json", help="also write the result as JSON to this file")
     ap.add_argument("--wordlists", type=Path, help="folder of reviewed_{ja,ko}.tsv (default: data/wordlists)")
+    ap.add_argument("--model", help="model directory to measure (default: the bundled model)")
     args = ap.parse_args(argv)
-    res = run(quick=args.quick, wordlists=args.wordlists)
+    res = run(quick=args.quick, wordlists=args.wordlists, model=args.model)
     print(tables(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
