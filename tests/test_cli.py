@@ -70,6 +70,38 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+#: Finds the first Japanese and the first Korean query in the report, opens what
+#: folds it away, and records on <html> whether it is laid out and whether its
+#: characters are drawn as glyphs. Without a font for a script every character
+#: is the same missing-glyph box, so one image shared by all distinct characters
+#: of a query means boxes.
+CJK_PROBE = """<script>
+window.addEventListener("load", function () {
+  var root = document.documentElement;
+  var scripts = {ja: /[\\u3040-\\u30ff]/, ko: /[\\uac00-\\ud7a3]/};
+  var spans = Array.prototype.slice.call(document.querySelectorAll(".q"));
+  Object.keys(scripts).forEach(function (lang) {
+    var el = spans.filter(function (s) { return scripts[lang].test(s.textContent); })[0];
+    if (!el) { root.setAttribute("data-" + lang + "-query", ""); return; }
+    for (var d = el.closest("details"); d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
+    var style = getComputedStyle(el), box = el.getBoundingClientRect();
+    var chars = Array.from(new Set(Array.from(el.textContent).filter(function (ch) { return ch.trim(); })));
+    var images = chars.map(function (ch) {
+      var c = document.createElement("canvas"); c.width = 48; c.height = 48;
+      var ctx = c.getContext("2d");
+      ctx.font = "32px " + style.fontFamily; ctx.textBaseline = "top"; ctx.fillText(ch, 4, 4);
+      return Array.prototype.join.call(ctx.getImageData(0, 0, 48, 48).data, ",");
+    });
+    var inked = images.filter(function (im) { return /[1-9]/.test(im); }).length;
+    root.setAttribute("data-" + lang + "-query", el.textContent);
+    root.setAttribute("data-" + lang + "-visible",
+                      box.width > 0 && box.height > 0 && style.visibility === "visible" ? "1" : "0");
+    root.setAttribute("data-" + lang + "-glyphs",
+                      chars.length > 1 && inked === chars.length && new Set(images).size === chars.length
+                      ? "drawn" : "boxes");
+  });
+});
+</script>"""
 #: Options that keep a test model small and fast to train.
 SMALL = ["--hash-bits", "12", "--sentencepiece-vocab-size", "0"]
 
@@ -607,8 +639,12 @@ def test_html_report_renders_in_headless_chromium(report, tmp_path):
     if browser is None:
         pytest.skip("Chromium is not installed; apt-get install chromium")
     _, html_path = report
+    # A copy of the report with a probe that checks its queries are drawn as glyphs.
+    probed = tmp_path / "probed.html"
+    probed.write_text(html_path.read_text(encoding="utf-8").replace("</body>", CJK_PROBE + "</body>"),
+                      encoding="utf-8")
     proc = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", html_path.as_uri()],
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probed.as_uri()],
         capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -616,7 +652,14 @@ def test_html_report_renders_in_headless_chromium(report, tmp_path):
     assert root, proc.stdout[:500]
     attrs = dict(re.findall(r'(data-[\w-]+)="([^"]*)"', root.group(0)))
     # Set by the report's own script once loaded: every image decoded, no error.
+    probe = {k: attrs.pop(k) for k in list(attrs) if k.startswith(("data-ja", "data-ko"))}
     assert attrs == {"data-images": "4", "data-images-ok": "4", "data-errors": "0", "data-rendered": "1"}
+    # A Japanese and a Korean query are laid out and drawn as distinct glyphs, not as boxes.
+    assert re.search(r"[\u3040-\u30ff]", probe["data-ja-query"])
+    assert re.search(r"[\uac00-\ud7a3]", probe["data-ko-query"])
+    assert (probe["data-ja-visible"], probe["data-ko-visible"]) == ("1", "1")
+    assert (probe["data-ja-glyphs"], probe["data-ko-glyphs"]) == ("drawn", "drawn"), (
+        "CJK text renders as boxes: install a CJK font (apt-get install fonts-noto-cjk)")
     assert "<title>searchsafe evaluation report</title>" in proc.stdout
     assert "Confusion between categories" in proc.stdout
 
