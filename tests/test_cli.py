@@ -213,27 +213,18 @@ BAD_INPUT = [
      "{d}/dev.csv:2: no column 'qid' (columns: text, lang, labels, group, tags); use --id-column"),
     ("unknown category in labels", ["evaluate", "{m}", "{d}/unknown_label.csv"],
      "{d}/unknown_label.csv:3: unknown category 'spam'; known: self_harm, violence, animal_cruelty"),
-    ("category-set mismatch: label", ["evaluate", "{m}", "{d}/hate_label.csv"],
-     "{d}/hate_label.csv:2: label 'hate' is not a category of the model {m} "
-     "(self_harm, violence, animal_cruelty); the category sets differ"),
     ("category-set mismatch: columns", ["diff", "{m}", "labels", "{d}/columns_mismatch.csv"],
      "{d}/columns_mismatch.csv:2: the file's category columns (self_harm, violence, hate) differ from the "
      "categories of the model {m} (self_harm, violence, animal_cruelty)"),
-    ("category-set mismatch: training dev file", ["train", "{d}/train.csv", "--dev", "{d}/hate_label.csv",
-                                                  "--out", "{d}/m1", "--categories", ",".join(CATS)],
-     "{d}/hate_label.csv:2: label 'hate' is not a category of the training data "
-     "(self_harm, violence, animal_cruelty); the category sets differ"),
-    ("category-set mismatch: training subset", ["train", "{d}/train.csv", "--out", "{d}/m1", "--categories",
-                                                "self_harm,violence"],
-     "{d}/train.csv:162: label 'animal_cruelty' is not a category of --categories (self_harm, violence); "
-     "the category sets differ"),
     ("empty labeled file", ["evaluate", "{m}", "{d}/empty.csv"], "{d}/empty.csv: empty: no labeled rows"),
     ("empty query file", ["score", "{d}/empty.txt", "--model", "{m}"], "{d}/empty.txt: empty: no queries"),
     ("empty training file", ["train", "{d}/empty.csv", "--out", "{d}/m2"], "{d}/empty.csv: empty: no labeled rows"),
     ("malformed CSV line", ["evaluate", "{m}", "{d}/bad_fields.csv"], "{d}/bad_fields.csv:3: expected 5 fields, got 6"),
     ("malformed JSON line", ["score", "{d}/bad.jsonl", "--model", "{m}"],
      "{d}/bad.jsonl:2: not valid JSON (Expecting value)"),
-    ("not UTF-8", ["score", "{d}/latin1.txt", "--model", "{m}"], "{d}/latin1.txt:2: not valid UTF-8"),
+    ("not UTF-8", ["score", "{d}/latin1.txt", "--model", "{m}"],
+     "{d}/latin1.txt:2: not valid UTF-8; pass --encoding with the encoding the file was saved in "
+     "(e.g. cp932, cp949)"),
     ("--fail-on unknown category", ["score", "{d}/queries.txt", "--model", "{m}", "--fail-on", "hate"],
      "--fail-on: unknown category 'hate'; the model has: self_harm, violence, animal_cruelty"),
     ("--category unknown", ["explain", "{m}", "猫", "--category", "sexual"],
@@ -277,9 +268,6 @@ BAD_INPUT = [
      "category 'violence' has both a target precision and a target recall; give one"),
     ("--target-recall without held-out data", ["train", "{d}/train.csv", "--out", "{d}/m8", "--target-recall", "0.9"],
      "--target-recall needs held-out data to choose thresholds on: pass --dev FILE or --validation-split FRACTION"),
-    ("--out-of-core without held-out data", ["train", "{d}/train.csv", "--out", "{d}/m9", "--out-of-core"],
-     "--out-of-core needs held-out data to calibrate and choose thresholds on: pass --dev FILE or "
-     "--validation-split FRACTION"),
     ("--out-of-core from stdin", ["train", "-", "--format", "csv", "--out", "{d}/m10", "--out-of-core",
                                   "--validation-split", "0.2"],
      "--out-of-core reads the data several times and cannot read stdin; pass a file"),
@@ -336,7 +324,8 @@ def test_errors_mid_stream_leave_no_output_file(capsys, data, model, tmp_path):
     lines = inputs / "late.txt"
     lines.write_bytes(("猫 飼い方\n" * 40).encode() + b"\xff\n")
     code, out, err = run(capsys, "score", lines, "--model", model, "--out", outputs / "s.jsonl", "--batch-size", "8")
-    assert (code, out, err) == (2, "", f"searchsafe: error: {lines}:41: not valid UTF-8\n")
+    assert (code, out, err) == (2, "", f"searchsafe: error: {lines}:41: not valid UTF-8; pass --encoding with the "
+                                       "encoding the file was saved in (e.g. cp932, cp949)\n")
     jsonl = inputs / "late.jsonl"
     jsonl.write_text('{"text": "猫 飼い方"}\n' * 40 + '{"text": "死にたい"\n', encoding="utf-8")
     code, out, err = run(capsys, "score", jsonl, "--model", model, "--out", outputs / "s.jsonl", "--batch-size", "8")
@@ -665,7 +654,8 @@ def test_html_report_renders_in_headless_chromium(report, tmp_path):
 
 
 def test_evaluate_default_model_json_to_stdout(capsys, data):
-    code, out, err = run(capsys, "evaluate", "default", data / "dev.jsonl", "--labels-column", "labels", "-q")
+    code, out, err = run(capsys, "evaluate", "default", data / "dev.jsonl", "--labels-column", "labels", "--json", "-",
+                         "-q")
     assert (code, err) == (0, "")
     result = json.loads(out)
     assert result["model"]["name"] == "searchsafe-default"
