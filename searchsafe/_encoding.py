@@ -19,17 +19,20 @@ DEFAULT_ENCODING = "utf-8"
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _KANJI = re.compile(r"[\u4e00-\u9fff]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_HALF_KANA = re.compile(r"[\uff66-\uff9f]")
 
 
 def _japanese_share(text: str) -> float:
     # Korean bytes read as cp932 come out as half-width katakana, and read as
     # EUC-JP as kanji with hardly any kana; Japanese text has plenty of kana.
-    # So only full-width kana and kanji count, scaled down when under a fifth
-    # of them are kana.
+    # So text without full-width kana scores nothing, and the share is scaled
+    # down when under a fifth of the kana and kanji are kana.
     kana, kanji = len(_KANA.findall(text)), len(_KANJI.findall(text))
     if not kana:
         return 0.0
-    return (kana + kanji) / len(text) * min(1.0, kana / (kana + kanji) / 0.2)
+    # Half-width katakana count once full-width kana vouch for the text (Korean read as cp932 has none).
+    half = len(_HALF_KANA.findall(text))
+    return (kana + kanji + half) / len(text) * min(1.0, kana / (kana + kanji) / 0.2)
 
 
 def _korean_share(text: str) -> float:

@@ -29,7 +29,9 @@ from ._data import DataError, _parse_labels, _truthy, iter_delimited, iter_jsonl
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._modelio import ModelData, write_model
-from ._train import _platt, _train_sentencepiece, choose_threshold
+
+# The training functions of ._train import scikit-learn (seconds); they are
+# imported where they are used, so reading a file, and failing on it, is fast.
 
 __all__ = [
     "STDIN",
@@ -457,6 +459,8 @@ def choose_thresholds(
     Y: np.ndarray, P: np.ndarray, categories: Sequence[str], targets: dict[str, tuple[str, float | None]]
 ) -> np.ndarray:
     """One threshold per category for labels *Y* and scores *P*, each aiming at its target."""
+    from ._train import choose_threshold
+
     out = np.zeros(len(categories), dtype=np.float32)
     for j, c in enumerate(categories):
         kind, value = targets.get(c, ("f1", None))
@@ -595,6 +599,7 @@ class OutOfCoreTrainer:
         from ._classifier import Classifier
         from ._metrics import evaluate_predictions
         from ._normalize import fold, normalize
+        from ._train import _platt, _train_sentencepiece
 
         self._check()
         cats = tuple(self.categories)

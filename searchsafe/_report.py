@@ -9,7 +9,7 @@ category. It needs only numpy.
 :func:`render_html` turns that into one HTML file with inline CSS and PNG plots
 embedded as base64 data URIs (PR curves, threshold sweeps, calibration, F1 per
 language), which any browser opens offline. It needs matplotlib, the
-``report`` extra: ``pip install 'searchsafe[report]'``.
+``report`` extra (``pip install '.[report]'`` in a clone).
 """
 
 from __future__ import annotations
@@ -204,7 +204,8 @@ def _matplotlib():
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
-            "the HTML report needs matplotlib, which is not installed: pip install 'searchsafe[report]'"
+            "the HTML report needs matplotlib, which is not installed: pip install matplotlib "
+            "(or, in a clone of searchsafe, pip install '.[report]')"
         ) from None
     return Figure
 
@@ -496,7 +497,7 @@ def render_html(
     Raises
     ------
     ImportError
-        If matplotlib is not installed; the message says ``pip install 'searchsafe[report]'``.
+        If matplotlib is not installed; the message says what to ``pip install``.
     """
     plots = _Plots()
     Y = np.asarray(Y, dtype=bool)

@@ -349,7 +349,7 @@ def test_evaluate_html_without_matplotlib_says_what_to_install(capsys, data, mod
                          "--html", tmp_path / "e.html")
     assert (code, out) == (2, "")
     assert err == ("searchsafe: error: the HTML report needs matplotlib, which is not installed: "
-                   "pip install 'searchsafe[report]'\n")
+                   "pip install matplotlib (or, in a clone of searchsafe, pip install '.[report]')\n")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -552,5 +552,5 @@ def read_labeled(args: argparse.Namespace, sources: Sequence[str], categories: S
 def say_ignored(args: argparse.Namespace, ignored: dict[str, int], categories: Sequence[str], whose: str) -> None:
     """The one line that says which labels of the file were left out, and how often."""
     if ignored:
-        counts = ", ".join(f"{label} ({n} rows)" for label, n in sorted(ignored.items()))
+        counts = ", ".join(f"{label} ({n} row{'' if n == 1 else 's'})" for label, n in sorted(ignored.items()))
         say(args, f"ignoring labels outside {whose} ({', '.join(categories)}): {counts}")

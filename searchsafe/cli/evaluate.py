@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
                    help="labeled files: CSV, TSV, JSON Lines or Parquet, optionally gzipped; a text column and a "
                    "labels column (see --labels-column); '-' for stdin, with --format")
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON ('-' for stdout, instead of the table)")
-    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (needs searchsafe[report])")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (needs matplotlib: pip install '.[report]' in a clone)")
     p.add_argument("--max-examples", type=positive_int, default=100, metavar="N",
                    help="rows listed per list of errors (default: 100)")
     p.add_argument("--weight-column", metavar="NAME",
@@ -44,7 +44,6 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Metrics of a model on labeled data, as JSON and/or an HTML report."""
     from .. import __version__
-    from .._metrics import evaluate_predictions
     from .._report import REPORT_TITLE, evaluation_details, render_html
 
     check_inputs(args.data)
@@ -69,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
                            "to evaluate against; fill it in (write 'none' for a benign query) or name another "
                            "with --labels-column")
     say_ignored(args, data.ignored, cats, f"the model {args.model}")
+    # scikit-learn (for PR-AUC) only once the data has been read and found good.
+    from .._metrics import evaluate_predictions
+
     Y = data.matrix()
     P = score_all(args, clf, data.texts)
     thresholds = thresholds_of(clf)
