@@ -325,3 +325,23 @@ def test_an_unknown_backend_lists_the_choices(capsys, data, tmp_path):
     assert (code, err) == (2, "searchsafe: error: argument --korean-backend: invalid choice: 'kiwi' (choose from "
                               "'mecab-ko-dic', 'konlpy-mecab', 'konlpy-okt', 'konlpy-komoran', 'konlpy-hannanum', "
                               "'konlpy-kkma') (see 'searchsafe train --help')\n")
+
+
+# -- the README walkthrough writes into an ignored folder ------------------------------------------
+def test_walkthrough_files_go_to_the_ignored_examples_out(tmp_path):
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "examples/out/" in ignored
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import make_labels
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    assert make_labels.OUT == ROOT / "examples" / "out"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    walk = readme[readme.index("$ cd examples/out"):readme.index("## Limitations and ethics")]
+    # After `cd examples/out` no command names a path outside it.
+    commands = [line for line in walk.splitlines() if line.startswith("$ searchsafe")]
+    assert len(commands) >= 10
+    for line in commands:
+        assert "examples/" not in line and "../" not in line, line
+    assert "pip install '.[report]'" in readme

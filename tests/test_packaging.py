@@ -85,3 +85,30 @@ def test_wheel_install_loads_default_model(tmp_path: Path) -> None:
     # The console script and every CLI module made it into the wheel.
     info = run([env_dir / "bin" / "searchsafe", "info", "default"], cwd=tmp_path).stdout
     assert "name:       searchsafe-default" in info
+
+
+def readme_block_after(heading: str, lang: str) -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index(heading):]
+    block = section[section.index(f"```{lang}\n") + len(lang) + 4:]
+    return block[:block.index("```")].strip().splitlines()
+
+
+def test_ci_runs_the_readmes_commands_in_a_fresh_venv() -> None:
+    commands = readme_block_after("## Install and test", "bash")
+    assert commands == ['python -m pip install -e ".[dev]"', "python -m pytest -n 2"]
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert script[-2:] == commands  # exactly the README's commands, last
+    venv_line = next(i for i, line in enumerate(script) if '-m venv "$venv_dir"' in line)
+    activate = next(i for i, line in enumerate(script) if line.startswith('. "$venv_dir/bin/activate"'))
+    assert venv_line < activate < len(script) - 2
+    for package in ("default-jre-headless", "chromium", "fonts-noto-cjk"):
+        assert f"need+=({package})" in "\n".join(script)
+
+
+def test_pytest_prints_skip_reasons() -> None:
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg", encoding="utf-8")
+    assert "-rs" in cfg["tool:pytest"]["addopts"].split()
