@@ -127,7 +127,8 @@ def iter_table(path: str | os.PathLike[str], fmt: str | None = None, *,
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow (or, in a clone of searchsafe, pip install '.[parquet]')") from None
+        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow "
+                        "(or, in a clone of searchsafe, pip install '.[parquet]')") from None
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid and friends

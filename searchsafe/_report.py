@@ -528,7 +528,8 @@ def render_html(
         m = overall["categories"][c]
         cat_rows.append([
             _e(c), _num(report["thresholds"][c], 2), *_metric_cells(m),
-            _num(m["pr_auc"]) if m.get("pr_auc") is not None else _NA, _e(m["support"]), _e(m["tp"]), _e(m["fp"]), _e(m["fn"]),
+            _num(m["pr_auc"]) if m.get("pr_auc") is not None else _NA, _e(m["support"]),
+            _e(m["tp"]), _e(m["fp"]), _e(m["fn"]),
             _num(report["calibration"][c]["ece"]),
         ])
     cat_table = _table(

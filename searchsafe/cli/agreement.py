@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ._util import (
-    CliError, EXIT_FOUND, EXIT_OK, add_labeled_input, add_quiet, category_list, check_inputs, check_output, csv_encoding,
+    CliError, EXIT_FOUND, EXIT_OK, add_labeled_input, add_quiet, category_list, check_inputs, check_output,
+    csv_encoding,
     kappa_bound, labeled_reader, output, write_text,
 )
 

@@ -30,7 +30,8 @@ def add_parser(sub: Any) -> None:
                    help="labeled files: CSV, TSV, JSON Lines or Parquet, optionally gzipped; a text column and a "
                    "labels column (see --labels-column); '-' for stdin, with --format")
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON ('-' for stdout, instead of the table)")
-    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (needs matplotlib: pip install '.[report]' in a clone)")
+    p.add_argument("--html", metavar="FILE",
+                   help="write a self-contained HTML report (needs matplotlib: pip install '.[report]' in a clone)")
     p.add_argument("--max-examples", type=positive_int, default=100, metavar="N",
                    help="rows listed per list of errors (default: 100)")
     p.add_argument("--weight-column", metavar="NAME",

@@ -12,7 +12,8 @@ import numpy as np
 from pathlib import Path
 
 from ._util import (
-    CliError, EXIT_OK, add_query_input, check_inputs, add_quiet, check_output, csv_encoding, iter_queries, load_model, output,
+    CliError, EXIT_OK, add_query_input, add_quiet, check_inputs, check_output, csv_encoding, iter_queries,
+    load_model, output,
     positive_float, positive_int, score_all, thresholds_of, unit_interval,
 )
 
