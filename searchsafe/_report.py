@@ -592,6 +592,26 @@ def render_html(
     else:
         evasion_html = '<p class="note">No rows are tagged <code>evasion:*</code> in this data.</p>'
 
+    weighted_html = ""
+    weighted = report.get("weighted")
+    if weighted:
+        def est(value: Any, ci: Any) -> str:
+            if value is None:
+                return _NA
+            return f'<span class="prf">{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]</span>' if ci else f"{value:.3f}"
+
+        w_rows = [[_e(c), est(m["precision"], m["precision_ci"]), est(m["recall"], m["recall_ci"]),
+                   _NA if m["prevalence"] is None else f"{m['prevalence']:.4f}", _e(m["flagged"]), _e(m["positives"])]
+                  for c, m in weighted["categories"].items()]
+        weighted_html = (
+            '<h2 id="weighted">Estimates for all traffic</h2>'
+            f"<p>Each row stands for the number of queries in its <code>{_e(weighted['column'])}</code> column: "
+            f"{_e(weighted['n'])} rows for {weighted['total_weight']:g} queries. Brackets: "
+            f"{round(100 * weighted['level'])}% bootstrap intervals ({_e(weighted['n_boot'])} resamples within "
+            f"{_e(weighted['strata'])} strata).</p>"
+            + _table(["category", "precision", "recall", "prevalence", "flagged rows", "labeled rows"], w_rows)
+        )
+
     error_html = []
     for c in cats:
         e = report["errors"][c]
@@ -630,6 +650,7 @@ def render_html(
 {cat_table}
 <p class="note">A query is flagged for a category when its score reaches the threshold. ECE is the expected
 calibration error of the scores (0 is perfect).</p>
+{weighted_html}
 
 <h2 id="languages">Per language</h2>
 {lang_table}

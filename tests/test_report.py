@@ -100,3 +100,20 @@ def test_small_groups_and_categories_without_examples_show_n_a(built):
     sexual = next(r for r in cats if r.startswith('<td class="t">sexual</td>'))
     assert sexual.count("n/a") == 4  # precision, recall, F1, PR-AUC
     assert "n/a where a number is undefined" in html
+
+
+def test_weighted_estimates_get_their_own_section():
+    pytest.importorskip("matplotlib")
+    from searchsafe._metrics import weighted_metrics
+
+    report, Y, P = build(JA + HARD + KO)
+    weights = np.array([1.0] * 40 + [5.0] * (len(Y) - 40))
+    report["weighted"] = {"column": "weight", **weighted_metrics(Y, P, THRESHOLDS, CATS, weights, n_boot=50)}
+    html = render_html(report, Y=Y, P=P)
+    part = section(html, "weighted")
+    assert f"{len(Y)} rows for {weights.sum():g} queries" in part
+    hate = report["weighted"]["categories"]["hate"]
+    lo, hi = hate["precision_ci"]
+    assert f'<td class="t">hate</td><td><span class="prf">{hate["precision"]:.3f} [{lo:.3f}, {hi:.3f}]</span>' in part
+    assert "2 strata" in part
+    assert '<h2 id="weighted">' not in render_html(build(JA)[0], Y=build(JA)[1], P=build(JA)[2])
