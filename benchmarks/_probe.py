@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         "since_interpreter_start_s": t_ready - _T_START,
         "rss_start_mb": rss_start,
         "rss_after_load_mb": rss_mb(),
+        # Scoring must never pull in the training stack (checked by tests/test_api.py too).
+        "heavy_modules_after_load": sorted(m for m in ("sklearn", "scipy", "konlpy", "jpype") if m in sys.modules),
         **{f"{k[:-3]}_after_load_mb": v for k, v in rss_parts_mb().items()},
     }
     if score is not None and args.queries and args.n_score:

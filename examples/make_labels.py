@@ -8,7 +8,9 @@ labels, data/test.jsonl for everything else, so the held-out files contain terms
 the example model never saw). Rows mapped from public corpora (``source``
 ``public:...``) are left out, so the examples hold only our own queries.
 
-Files written next to this script:
+Files written into ``examples/out/`` (ignored by git: they hold harmful queries,
+which are committed only in ``data/``; the README's walkthrough runs there and
+writes its models and reports there too):
 
 - ``labels.csv``    4,000 rows from train: text,labels,tags (your labels)
 - ``holdout.csv``   1,000 rows from test:  text,labels,tags (labeled data to evaluate on)
@@ -26,12 +28,16 @@ Files written next to this script:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import random
 from pathlib import Path
+from typing import Iterator, TextIO
 
 HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
 DATA = HERE.parent / "data"
 
 CATEGORIES = ("child_safety", "self_harm", "violence", "violent_extremism",
@@ -63,8 +69,20 @@ def tags_of(rec: dict) -> str:
     return ",".join(t for t in rec.get("tags") or [] if t == "hard_negative" or t.startswith("evasion:"))
 
 
+@contextlib.contextmanager
+def atomic(path: Path) -> Iterator[TextIO]:
+    """Write *path* whole or not at all: an interrupted run never leaves a half file a walkthrough would read."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_csv(path: Path, rows: list[tuple[str, list[str], str]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
+    with atomic(path) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["text", "labels", "tags"])
         for text, labels, tags in rows:
@@ -93,7 +111,7 @@ def second_labeler(rows: list[dict], rng: random.Random) -> list[list[str]]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=20240601)
-    p.add_argument("--out", type=Path, default=HERE)
+    p.add_argument("--out", type=Path, default=OUT, help="directory to write into (default: examples/out)")
     args = p.parse_args()
 
     rng = random.Random(args.seed)
@@ -109,7 +127,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "labels.csv", [(r["text"], r["labels"], tags_of(r)) for r in labels])
     write_csv(args.out / "holdout.csv", [(r["text"], r["labels"], tags_of(r)) for r in holdout])
-    with (args.out / "queries.txt").open("w", encoding="utf-8", newline="\n") as f:
+    with atomic(args.out / "queries.txt") as f:
         f.writelines(r["text"] + "\n" for r in traffic)
     write_csv(args.out / "labeler_a.csv", [(r["text"], r["labels"], tags_of(r)) for r in pair])
     write_csv(args.out / "labeler_b.csv",

@@ -1,10 +1,10 @@
-"""The harm categories of the labeling policy (shared/TAXONOMY.md), in its order."""
+"""The harm categories of the labeling policy (docs/LABELING_POLICY.md), in its order."""
 
 from __future__ import annotations
 
 __all__ = ["CATEGORIES", "SEVERITY"]
 
-#: The eight categories, in TAXONOMY.md order. A query may get several.
+#: The eight categories, in the labeling policy's order. A query may get several.
 CATEGORIES: tuple[str, ...] = (
     "child_safety",
     "self_harm",

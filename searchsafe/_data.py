@@ -59,12 +59,15 @@ def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
     raise DataError(f"{path}: cannot tell the format from the file name; pass --format ({', '.join(FORMATS)})")
 
 
-def _open_text(path: Path):
+def _open_text(path: Path, encoding: str = "utf-8"):
+    from ._encoding import python_encoding
+
+    codec = python_encoding(encoding)
     if str(path).endswith(".gz"):
         import gzip
 
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+        return gzip.open(path, "rt", encoding=codec, newline="")
+    return open(path, encoding=codec, newline="")
 
 
 def iter_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -103,14 +106,19 @@ def iter_delimited(stream: Iterable[str], delimiter: str, name: str) -> Iterator
         raise DataError(f"{name}:{reader.line_num}: {exc}") from None
 
 
-def iter_table(path: str | os.PathLike[str], fmt: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)`` from a table file, streaming where the format allows."""
+def iter_table(path: str | os.PathLike[str], fmt: str | None = None, *,
+               encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` from a table file, streaming where the format allows.
+
+    Text formats are decoded with *encoding* (a UTF-8 byte-order mark is dropped);
+    Parquet carries its own.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
     if fmt in ("jsonl", "csv", "tsv"):
-        with _open_text(path) as f:
+        with _open_text(path, encoding) as f:
             if fmt == "jsonl":
                 yield from iter_jsonl(f, str(path))
             else:
@@ -119,7 +127,8 @@ def iter_table(path: str | os.PathLike[str], fmt: str | None = None) -> Iterator
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install 'searchsafe[parquet]'") from None
+        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow "
+                        "(or, in a clone of searchsafe, pip install '.[parquet]')") from None
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid and friends

@@ -29,7 +29,9 @@ from ._data import DataError, _parse_labels, _truthy, iter_delimited, iter_jsonl
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._modelio import ModelData, write_model
-from ._train import _platt, _train_sentencepiece, choose_threshold, prevalence_weights
+
+# The training functions of ._train import scikit-learn (seconds); they are
+# imported where they are used, so reading a file, and failing on it, is fast.
 
 __all__ = [
     "STDIN",
@@ -62,7 +64,22 @@ def standard_input() -> TextIO:
     return sys.stdin
 
 
-def _iter_stream_records(stream: TextIO, fmt: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
+def _reencoded(stream: TextIO, encoding: str) -> TextIO:
+    """*stream* decoded with *encoding* instead of its own, when it has bytes underneath."""
+    import codecs
+    import io
+
+    from ._encoding import python_encoding
+
+    raw = getattr(stream, "buffer", None)
+    own = getattr(stream, "encoding", None) or "utf-8"
+    if raw is None or codecs.lookup(encoding).name == codecs.lookup(own).name:
+        return stream
+    return io.TextIOWrapper(raw, encoding=python_encoding(encoding), newline="")
+
+
+def _iter_stream_records(stream: TextIO, fmt: str | None,
+                         encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
     """Like :func:`searchsafe._data.iter_table`, for a text stream (stdin)."""
     if fmt not in STREAM_FORMATS:
         raise DataError(
@@ -71,14 +88,17 @@ def _iter_stream_records(stream: TextIO, fmt: str | None) -> Iterator[tuple[int,
             else f"{STDIN_NAME}: cannot read {fmt} from stdin; use one of {', '.join(STREAM_FORMATS)}, or a file"
         )
     # Count lines as they are read, so a decoding error can name its line.
-    counted = _CountingLines(stream)
+    counted = _CountingLines(_reencoded(stream, encoding))
     try:
         if fmt == "jsonl":
             yield from iter_jsonl(counted, STDIN_NAME)
         else:
             yield from iter_delimited(counted, "," if fmt == "csv" else "\t", STDIN_NAME)
-    except UnicodeDecodeError:
-        raise DataError(f"{STDIN_NAME}:{counted.lineno + 1}: not valid UTF-8") from None
+    except UnicodeDecodeError as exc:
+        from ._encoding import decode_error_message
+
+        raise DataError(decode_error_message(STDIN_NAME, encoding, lineno=counted.lineno + 1,
+                                             raw=exc.object if isinstance(exc.object, bytes) else b"")) from None
 
 
 class _CountingLines:
@@ -95,23 +115,27 @@ class _CountingLines:
 
 
 def iter_records(
-    source: str, fmt: str | None = None, *, stdin: TextIO | None = None
+    source: str, fmt: str | None = None, *, stdin: TextIO | None = None, encoding: str = "utf-8"
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)`` from a table file, or from stdin when *source* is ``-``.
 
     Files go through :func:`searchsafe._data.iter_table` (JSON Lines, CSV, TSV,
     Parquet, optionally gzipped); stdin needs *fmt* and reads JSON Lines, CSV or TSV.
+    Text is decoded with *encoding*; a file that is not in it is a DataError naming
+    the first line that does not decode and the encoding it looks like.
     """
     if source == STDIN:
-        yield from _iter_stream_records(stdin if stdin is not None else standard_input(), fmt)
+        yield from _iter_stream_records(stdin if stdin is not None else standard_input(), fmt, encoding)
         return
     path = Path(source)
     if path.is_dir():
         raise DataError(f"{source}: is a directory, not a data file")
     try:
-        yield from iter_table(path, fmt)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{source}: not valid UTF-8 (byte {exc.start})") from None
+        yield from iter_table(path, fmt, encoding=encoding)
+    except UnicodeDecodeError:
+        from ._encoding import decode_error_message
+
+        raise DataError(decode_error_message(source, encoding, path=path)) from None
 
 
 class _AnyName:
@@ -136,6 +160,7 @@ class LabeledRow:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     key: str = ""  #: the row's id (``--id-column``) or its stripped text
+    weight: float | None = None  #: how many queries of the traffic the row stands for (``--weight-column``)
 
 
 def _tags(value: Any) -> list[str]:
@@ -176,6 +201,23 @@ class LabeledReader:
         What the categories belong to, for messages ("the model", "--categories").
     stdin : text stream, optional
         Read instead of ``sys.stdin`` when *source* is ``-``.
+    encoding : str
+        Text encoding of the file (default UTF-8).
+    others : {"error", "ignore"}
+        What to do with a label of the taxonomy that is not in *categories*:
+        an error (category-set mismatch), or drop it and count it in
+        :attr:`ignored` (training or evaluating a subset of a richer file;
+        0/1 columns may then be a superset too).
+    weight_column : str, optional
+        A column of non-negative numbers read into each row's ``weight``.
+
+    Attributes
+    ----------
+    ignored : dict of str to int
+        With ``others="ignore"``: how many rows carried each dropped label.
+    blank_labels : int
+        Rows whose labels cell was blank (benign by omission, not by a written
+        ``none``); equal to the row count for an audit file nobody filled in.
 
     Raises
     ------
@@ -195,6 +237,9 @@ class LabeledReader:
         id_column: str | None = None,
         against: str = "the model",
         stdin: TextIO | None = None,
+        encoding: str = "utf-8",
+        others: str = "error",
+        weight_column: str | None = None,
     ):
         self.source = source
         self.name = display_name(source)
@@ -205,6 +250,14 @@ class LabeledReader:
         self.id_column = id_column
         self.against = against
         self.stdin = stdin
+        self.encoding = encoding
+        if others not in ("error", "ignore"):
+            raise ValueError(f"others must be 'error' or 'ignore'; got {others!r}")
+        self.others = others
+        self.weight_column = weight_column
+        self.ignored: dict[str, int] = {}
+        self.blank_labels = 0
+        self.n_rows = 0
 
     def _setup(self, rec: dict[str, Any], where: str) -> str:
         """Decide on the first record whether labels are a list column or 0/1 columns."""
@@ -222,6 +275,9 @@ class LabeledReader:
             )
         if self.categories is None:
             self.categories = tuple(columns)
+        elif self.others == "ignore" and set(self.categories) <= set(columns):
+            for extra in (c for c in columns if c not in self.categories):
+                self.ignored.setdefault(extra, 0)
         elif set(columns) != set(self.categories):
             raise DataError(
                 f"{where}: the file's category columns ({', '.join(columns)}) differ from the categories "
@@ -232,12 +288,23 @@ class LabeledReader:
     def _labels(self, mode: str, rec: dict[str, Any], where: str) -> list[str]:
         cats = self.categories or ()
         if mode == "columns":
+            for extra in self.ignored:
+                if _truthy(rec.get(extra, 0), where, extra):
+                    self.ignored[extra] += 1
             return [c for c in cats if _truthy(rec.get(c, 0), where, c)]
         if self.labels_column not in rec:
             raise DataError(f"{where}: no column {self.labels_column!r} (columns: {', '.join(map(str, rec))})")
-        labels = _parse_labels(rec[self.labels_column], where, _AnyName())  # type: ignore[arg-type]
+        cell = rec[self.labels_column]
+        if cell is None or (isinstance(cell, str) and not cell.strip()) or (isinstance(cell, float) and cell != cell):
+            self.blank_labels += 1
+        labels = _parse_labels(cell, where, _AnyName())  # type: ignore[arg-type]
+        kept = []
         for label in labels:
             if label in cats:
+                kept.append(label)
+                continue
+            if label in CATEGORIES and self.others == "ignore":
+                self.ignored[label] = self.ignored.get(label, 0) + 1
                 continue
             if label in CATEGORIES:
                 raise DataError(
@@ -245,13 +312,29 @@ class LabeledReader:
                     "the category sets differ"
                 )
             raise DataError(f"{where}: unknown category {label!r}; known: {', '.join(cats)}")
-        return labels
+        return kept
+
+    def _weight(self, rec: dict[str, Any], where: str) -> float | None:
+        name = self.weight_column
+        if name is None:
+            return None
+        if name not in rec:
+            raise DataError(f"{where}: no column {name!r} (columns: {', '.join(map(str, rec))}); "
+                            "use --weight-column")
+        value = rec[name]
+        try:
+            weight = float(value)
+        except (TypeError, ValueError):
+            weight = float("nan")
+        if not (0.0 <= weight < float("inf")):
+            raise DataError(f"{where}: {name} {value!r} is not a non-negative number")
+        return weight
 
     def __iter__(self) -> Iterator[LabeledRow]:
         mode = None
         n = 0
         tc, ic = self.text_column, self.id_column
-        for lineno, rec in iter_records(self.source, self.fmt, stdin=self.stdin):
+        for lineno, rec in iter_records(self.source, self.fmt, stdin=self.stdin, encoding=self.encoding):
             where = f"{self.name}:{lineno}"
             text = text_of(rec, tc, where)
             if mode is None:
@@ -276,7 +359,9 @@ class LabeledReader:
                 group=_optional_str(rec.get("group")),
                 tags=_tags(rec.get("tags")),
                 key=key,
+                weight=self._weight(rec, where),
             )
+            self.n_rows = n
         if n == 0:
             raise DataError(f"{self.name}: empty: no labeled rows")
 
@@ -379,6 +464,8 @@ def choose_thresholds(
     Precision targets are met under *sample_weight* (see ``prevalence_weights``);
     recall targets count harmful rows, whose weights are all 1.
     """
+    from ._train import choose_threshold
+
     out = np.zeros(len(categories), dtype=np.float32)
     for j, c in enumerate(categories):
         kind, value = targets.get(c, ("f1", None))
@@ -524,6 +611,7 @@ class OutOfCoreTrainer:
         from ._classifier import Classifier
         from ._metrics import evaluate_predictions
         from ._normalize import fold, normalize
+        from ._train import _platt, _train_sentencepiece, prevalence_weights
 
         self._check()
         cats = tuple(self.categories)

@@ -9,7 +9,7 @@ category. It needs only numpy.
 :func:`render_html` turns that into one HTML file with inline CSS and PNG plots
 embedded as base64 data URIs (PR curves, threshold sweeps, calibration, F1 per
 language), which any browser opens offline. It needs matplotlib, the
-``report`` extra: ``pip install 'searchsafe[report]'``.
+``report`` extra (``pip install '.[report]'`` in a clone).
 """
 
 from __future__ import annotations
@@ -44,11 +44,18 @@ _CJK_FONTS = (
     "Droid Sans Fallback",
 )
 _LANG_NAMES = {"ja": "日本語", "ko": "한국어"}
+#: A language with fewer rows than this shows "n/a" instead of its metrics in
+#: the report: a handful of rows gives precision and recall of 0 or 1 by chance.
+MIN_GROUP_ROWS = 30
+_NA = '<span class="na">n/a</span>'
 
 
 # -- numbers ----------------------------------------------------------------
-def _row(i: int, texts: Sequence[str], wheres: Sequence[str], langs: Sequence[str | None]) -> dict[str, Any]:
-    return {"where": wheres[i], "text": texts[i], "lang": langs[i]}
+def _row(i: int, texts: Sequence[str], wheres: Sequence[str], langs: Sequence[str | None],
+         Y: np.ndarray, categories: Sequence[str]) -> dict[str, Any]:
+    # The row's own labels travel with it: an error list is read against them.
+    labels = [c for j, c in enumerate(categories) if Y[i, j]]
+    return {"where": wheres[i], "text": texts[i], "lang": langs[i], "labels": labels}
 
 
 def _sweep(y: np.ndarray, p: np.ndarray) -> dict[str, list[float]]:
@@ -121,9 +128,10 @@ def evaluation_details(
         ten equal-width bins and the expected calibration error),
         ``threshold_sweep`` (per category precision, recall, F1 at thresholds
         0.01-0.99), ``hard_negative_false_positives`` (benign rows tagged
-        ``hard_negative`` that got a flag, highest score first) and ``errors``
-        (per category the highest-scored false positives and lowest-scored
-        false negatives).
+        ``hard_negative`` that got a flag, highest flagged score first) and
+        ``errors`` (per category the highest-scored false positives and
+        lowest-scored false negatives). Every listed row carries its
+        ``labels``.
 
     Examples
     --------
@@ -135,6 +143,8 @@ def evaluation_details(
     [[1, 0], [1, 1]]
     >>> [r["text"] for r in d["hard_negative_false_positives"]]
     ['b']
+    >>> d["errors"]["hate"]["false_negatives"], d["errors"]["hate"]["false_positives"][0]["labels"]
+    ([], [])
     """
     Y = np.asarray(Y, dtype=bool)
     P = np.asarray(P, dtype=np.float64)
@@ -160,8 +170,11 @@ def evaluation_details(
         return {c: round(float(P[i, j]), 4) for j, c in enumerate(categories) if F[i, j]}
 
     hard = np.array(["hard_negative" in t for t in tags], dtype=bool) & benign & ~unflagged
-    hard_idx = sorted(np.nonzero(hard)[0], key=lambda i: -float(P[i].max()))[:max_examples]
-    hard_fps = [{**_row(i, texts, wheres, langs), "flagged": flags(i)} for i in hard_idx]
+    # Ordered by the highest score among the flags the table shows, not by the
+    # highest score of any category (an unflagged one may score higher).
+    flagged_max = np.where(F, P, -np.inf).max(axis=1, initial=-np.inf)
+    hard_idx = sorted(np.nonzero(hard)[0], key=lambda i: -float(flagged_max[i]))[:max_examples]
+    hard_fps = [{**_row(i, texts, wheres, langs, Y, categories), "flagged": flags(i)} for i in hard_idx]
 
     errors: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for j, c in enumerate(categories):
@@ -170,8 +183,10 @@ def evaluation_details(
         fp = fp[np.argsort(-P[fp, j], kind="stable")][:max_examples]
         fn = fn[np.argsort(P[fn, j], kind="stable")][:max_examples]
         errors[c] = {
-            "false_positives": [{**_row(i, texts, wheres, langs), "score": round(float(P[i, j]), 4)} for i in fp],
-            "false_negatives": [{**_row(i, texts, wheres, langs), "score": round(float(P[i, j]), 4)} for i in fn],
+            "false_positives": [{**_row(i, texts, wheres, langs, Y, categories), "score": round(float(P[i, j]), 4)}
+                                for i in fp],
+            "false_negatives": [{**_row(i, texts, wheres, langs, Y, categories), "score": round(float(P[i, j]), 4)}
+                                for i in fn],
         }
     return {
         "confusion": confusion,
@@ -189,7 +204,8 @@ def _matplotlib():
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
-            "the HTML report needs matplotlib, which is not installed: pip install 'searchsafe[report]'"
+            "the HTML report needs matplotlib, which is not installed: pip install matplotlib "
+            "(or, in a clone of searchsafe, pip install '.[report]')"
         ) from None
     return Figure
 
@@ -362,6 +378,7 @@ table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tab
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: right; vertical-align: top; }
 th { background: #f3f5f7; } td.t, th.t { text-align: left; } .q { word-break: break-all; }
 tr.none td { color: var(--muted); }
+.prf { white-space: nowrap; } .na { color: var(--muted); } .wide { overflow-x: auto; }
 img { max-width: 100%; height: auto; display: block; margin: 8px 0 16px; border: 1px solid var(--line); }
 details { margin: 4px 0 10px; } summary { cursor: pointer; color: var(--accent); }
 .note { color: var(--muted); font-size: 13px; } .bad { color: var(--bad); font-weight: 600; }
@@ -419,6 +436,18 @@ def _img(src: str | None, alt: str) -> str:
     return f'<img src="{src}" alt="{_e(alt)}">'
 
 
+def _metric_cells(m: dict[str, Any], digits: int = 3) -> tuple[str, str, str]:
+    """Precision, recall and F1 of one category, "n/a" where they are undefined.
+
+    Precision needs at least one flag, recall and F1 at least one labeled example;
+    printing 0.000 there would read as a measured failure.
+    """
+    precision = _num(m["precision"], digits) if m["tp"] + m["fp"] else _NA
+    recall = _num(m["recall"], digits) if m["support"] else _NA
+    f1 = _num(m["f1"], digits) if m["support"] else _NA
+    return precision, recall, f1
+
+
 def _examples(rows: Sequence[dict[str, Any]], score_key: str | None = "score", shown: int = 20) -> str:
     """A table of example rows; past the first *shown*, the rest fold into a <details>."""
     if not rows:
@@ -428,12 +457,14 @@ def _examples(rows: Sequence[dict[str, Any]], score_key: str | None = "score", s
         score = _num(r.get(score_key), 3) if score_key else ", ".join(
             f"{_e(c)} {v:.3f}" for c, v in r.get("flagged", {}).items()
         )
-        out.append([_e(r["where"]), _e(r.get("lang") or ""), f'<span class="q">{_e(r["text"])}</span>', score])
-    header = ["where", "lang", "query", "score" if score_key else "flagged"]
-    html_out = _table(header, out[:shown], left=3)
+        labels = ", ".join(map(_e, r.get("labels", []))) or '<span class="na">none</span>'
+        out.append([_e(r["where"]), _e(r.get("lang") or ""), f'<span class="q">{_e(r["text"])}</span>', labels,
+                    score])
+    header = ["where", "lang", "query", "labeled", "score" if score_key else "flagged"]
+    html_out = _table(header, out[:shown], left=4)
     if len(out) > shown:
         html_out += (f"<details><summary>{len(out) - shown} more</summary>"
-                     f"{_table(header, out[shown:], left=3)}</details>")
+                     f"{_table(header, out[shown:], left=4)}</details>")
     return html_out
 
 
@@ -466,7 +497,7 @@ def render_html(
     Raises
     ------
     ImportError
-        If matplotlib is not installed; the message says ``pip install 'searchsafe[report]'``.
+        If matplotlib is not installed; the message says what to ``pip install``.
     """
     plots = _Plots()
     Y = np.asarray(Y, dtype=bool)
@@ -479,7 +510,7 @@ def render_html(
     by_lang = report.get("by_lang", {})
 
     def pct(v: Any) -> str:
-        return "–" if v is None else f"{100 * v:.1f}%"
+        return _NA if v is None else f"{100 * v:.1f}%"
 
     cards = [
         ("macro-F1", _num(overall.get("macro_f1"))),
@@ -496,8 +527,9 @@ def render_html(
     for c in cats:
         m = overall["categories"][c]
         cat_rows.append([
-            _e(c), _num(report["thresholds"][c], 2), _num(m["precision"]), _num(m["recall"]), _num(m["f1"]),
-            _num(m.get("pr_auc")), _e(m["support"]), _e(m["tp"]), _e(m["fp"]), _e(m["fn"]),
+            _e(c), _num(report["thresholds"][c], 2), *_metric_cells(m),
+            _num(m["pr_auc"]) if m.get("pr_auc") is not None else _NA, _e(m["support"]),
+            _e(m["tp"]), _e(m["fp"]), _e(m["fn"]),
             _num(report["calibration"][c]["ece"]),
         ])
     cat_table = _table(
@@ -506,15 +538,23 @@ def render_html(
 
     lang_rows = []
     for lang, block in by_lang.items():
+        if block["n"] < MIN_GROUP_ROWS:
+            lang_rows.append([_e(lang), _e(block["n"])] + [_NA] * (3 + len(cats)))
+            continue
         lang_rows.append(
-            [_e(lang), _e(block["n"]), _num(block.get("macro_f1")), pct(block.get("benign_flag_rate")),
-             pct(hard.get("by_lang", {}).get(lang))]
-            + [f'{_num(block["categories"][c]["precision"], 2)} / {_num(block["categories"][c]["recall"], 2)} / '
-               f'{_num(block["categories"][c]["f1"], 2)}' for c in cats]
+            [_e(lang), _e(block["n"]),
+             _num(block["macro_f1"]) if block.get("macro_f1") is not None else _NA,
+             pct(block.get("benign_flag_rate")), pct(hard.get("by_lang", {}).get(lang))]
+            # One line per cell: three numbers wrapped over five lines cannot be read down a column.
+            + ['<span class="prf">' + " / ".join(_metric_cells(block["categories"][c], 2)) + "</span>"
+               for c in cats]
         )
     lang_table = (
-        _table(["language", "n", "macro-F1", "benign flagged", "hard negatives flagged", *map(_e, cats)], lang_rows)
-        + '<p class="note">Category cells are precision / recall / F1.</p>'
+        '<div class="wide">'
+        + _table(["language", "n", "macro-F1", "benign flagged", "hard negatives flagged", *map(_e, cats)], lang_rows)
+        + "</div>"
+        + f'<p class="note">Category cells are precision / recall / F1; n/a where a number is undefined (no flag, '
+        f"no labeled example) and for a language with fewer than {MIN_GROUP_ROWS} rows.</p>"
         if lang_rows
         else '<p class="note">No language information.</p>'
     )
@@ -538,7 +578,7 @@ def render_html(
         hard_html = (
             f'<p>{_e(hard["n"])} benign rows are tagged <code>hard_negative</code>; '
             f'<span class="bad">{pct(hard.get("false_positive_rate"))}</span> of them got a flag '
-            f"({len(hard_list)} listed, highest score first).</p>" + _examples(hard_list, score_key=None)
+            f"({len(hard_list)} listed, highest flagged score first).</p>" + _examples(hard_list, score_key=None)
         )
     else:
         hard_html = '<p class="note">No benign rows are tagged <code>hard_negative</code> in this data.</p>'
@@ -551,6 +591,26 @@ def render_html(
         )
     else:
         evasion_html = '<p class="note">No rows are tagged <code>evasion:*</code> in this data.</p>'
+
+    weighted_html = ""
+    weighted = report.get("weighted")
+    if weighted:
+        def est(value: Any, ci: Any) -> str:
+            if value is None:
+                return _NA
+            return f'<span class="prf">{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]</span>' if ci else f"{value:.3f}"
+
+        w_rows = [[_e(c), est(m["precision"], m["precision_ci"]), est(m["recall"], m["recall_ci"]),
+                   _NA if m["prevalence"] is None else f"{m['prevalence']:.4f}", _e(m["flagged"]), _e(m["positives"])]
+                  for c, m in weighted["categories"].items()]
+        weighted_html = (
+            '<h2 id="weighted">Estimates for all traffic</h2>'
+            f"<p>Each row stands for the number of queries in its <code>{_e(weighted['column'])}</code> column: "
+            f"{_e(weighted['n'])} rows for {weighted['total_weight']:g} queries. Brackets: "
+            f"{round(100 * weighted['level'])}% bootstrap intervals ({_e(weighted['n_boot'])} resamples within "
+            f"{_e(weighted['strata'])} strata).</p>"
+            + _table(["category", "precision", "recall", "prevalence", "flagged rows", "labeled rows"], w_rows)
+        )
 
     error_html = []
     for c in cats:
@@ -590,6 +650,7 @@ def render_html(
 {cat_table}
 <p class="note">A query is flagged for a category when its score reaches the threshold. ECE is the expected
 calibration error of the scores (0 is perfect).</p>
+{weighted_html}
 
 <h2 id="languages">Per language</h2>
 {lang_table}

@@ -159,3 +159,22 @@ def test_quick_run_writes_markdown_and_plots(quick_run):
     assert md in proc.stdout
     for png in ("throughput_by_batch.png", "peers_quality_speed.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_load_benchmark_reports_fresh_process_times_and_no_training_stack(tmp_path):
+    out = tmp_path / "load.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "load.py"), "--repeats", "1", "--json", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(out.read_text(encoding="utf-8"))
+    for kind in ("searchsafe", "python"):
+        times = res[kind]
+        assert times["process_wall_s"]["median"] >= times["ready_s"]["median"] > 0
+    assert res["searchsafe"]["heavy_modules_after_load"] == []  # no scikit-learn or scipy at import or load
+    assert "heavy modules after load: none" in proc.stdout
+
+
+def test_load_benchmark_refuses_zero_repeats():
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "load.py"), "--repeats", "0"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.splitlines()[-1] == "load.py: error: --repeats must be at least 1"

@@ -50,7 +50,7 @@ import numpy as np
 from . import agreement, diff, evaluate, explain, info, sample, score, sweep, train
 from ._util import (
     EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_FAILED,
-    CliError, Parser, one_line,
+    CliError, Parser, one_line, pipe_safe_stdout,
 )
 
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # A steep calibration can push a logit past float32's exp range; the
         # score is then exactly 0.0 or 1.0, which is right, so say nothing.
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"), pipe_safe_stdout():
             return args.func(args)
     except CliError as exc:
         message, code = str(exc), exc.code

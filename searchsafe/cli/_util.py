@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import io
 import os
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, TextIO
 
@@ -112,6 +113,19 @@ def target_arg(text: str) -> tuple[str | None, float]:
     return (category.strip() or None) if _ else None, number
 
 
+def encoding_arg(text: str) -> str:
+    from .._encoding import check_encoding
+
+    try:
+        return check_encoding(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_ENCODING_HELP = ("text encoding of the input: utf-8 (default), cp932 for Shift-JIS, cp949 for Korean "
+                  "(EUC-KR), euc-jp, or any Python codec name")
+
+
 def category_list(text: str) -> tuple[str, ...]:
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names or len(set(names)) != len(names):
@@ -132,6 +146,7 @@ def add_query_input(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--text-column", default="text", metavar="NAME", help="column holding the query (default: text)")
     g.add_argument("--id-column", metavar="NAME", help="column to carry through as each row's id")
+    g.add_argument("--encoding", type=encoding_arg, default="utf-8", metavar="NAME", help=_ENCODING_HELP)
 
 
 def add_labeled_input(p: argparse.ArgumentParser, *, id_column: bool = False) -> None:
@@ -146,6 +161,7 @@ def add_labeled_input(p: argparse.ArgumentParser, *, id_column: bool = False) ->
     )
     if id_column:
         g.add_argument("--id-column", metavar="NAME", help="align rows by this column instead of by their text")
+    g.add_argument("--encoding", type=encoding_arg, default="utf-8", metavar="NAME", help=_ENCODING_HELP)
 
 
 # -- plumbing --------------------------------------------------------------
@@ -178,6 +194,83 @@ def warnings_to_stderr() -> Iterator[None]:
         if issubclass(w.category, UserWarning) and text not in seen:
             seen.add(text)
             print(f"searchsafe: warning: {text}", file=sys.stderr)
+
+
+def check_inputs(paths: Iterable[str | None]) -> None:
+    """Fail at once on an input file that is not there, before any slow import or model load."""
+    for path in paths:
+        if path in (None, "-"):
+            continue
+        p = Path(path)
+        if p.is_dir():
+            raise CliError(f"{path}: is a directory, not a data file")
+        if not p.is_file():
+            raise CliError(f"{path}: no such file")
+
+
+class _PipeSafeStdout(io.TextIOBase):
+    """Standard output written with ``os.write`` until every byte is out.
+
+    CPython's buffered stdout can report a write as complete when the reader
+    closed the pipe in the middle of it (``searchsafe score big.txt | head -1``),
+    and the command then ends with 0; an unbuffered loop of ``os.write`` sees
+    the closed pipe as BrokenPipeError every time, and the command exits 141.
+    """
+
+    def __init__(self, fd: int, encoding: str, errors: str | None):
+        super().__init__()
+        self._fd = fd
+        self._encoding = encoding
+        self._errors = errors or "strict"
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, text: str) -> int:
+        data = text.encode(self._encoding, self._errors)
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= 1 << 16:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        view = memoryview(b"".join(self._pending))
+        self._pending, self._size = [], 0
+        while view:
+            view = view[os.write(self._fd, view):]
+
+
+@contextlib.contextmanager
+def pipe_safe_stdout() -> Iterator[None]:
+    """Route ``sys.stdout`` through :class:`_PipeSafeStdout` while a command runs (real stdout only)."""
+    real = sys.stdout
+    try:
+        fd = real.fileno() if real is sys.__stdout__ else -1
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if fd < 0:  # captured (tests) or replaced by the caller: leave it alone
+        yield
+        return
+    real.flush()
+    sys.stdout = writer = _PipeSafeStdout(fd, real.encoding or "utf-8", real.errors)
+    try:
+        yield
+        writer.flush()
+    finally:
+        sys.stdout = real
 
 
 def check_output(path: str | None) -> None:
@@ -307,8 +400,11 @@ def query_format(source: str, fmt: str | None) -> str:
     return _TABLE_SUFFIXES.get(Path(name).suffix, "lines")
 
 
-def iter_lines(source: str) -> Iterator[tuple[int, str]]:
+def iter_lines(source: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    from .._encoding import decode_error_message, python_encoding
     from .._ooc import STDIN_NAME, standard_input
+
+    codec = python_encoding(encoding)
 
     name = STDIN_NAME if source == "-" else source
     if source == "-":
@@ -320,7 +416,7 @@ def iter_lines(source: str) -> Iterator[tuple[int, str]]:
                 for lineno, line in enumerate(stdin, 1):
                     yield lineno, (line.lstrip("\ufeff") if lineno == 1 else line).rstrip("\r\n")
             except UnicodeDecodeError:
-                raise CliError(f"{name}:{lineno + 1}: not valid UTF-8") from None
+                raise CliError(decode_error_message(name, encoding, lineno=lineno + 1)) from None
             return
         stream, close = raw, False
     else:
@@ -336,11 +432,16 @@ def iter_lines(source: str) -> Iterator[tuple[int, str]]:
         else:
             stream, close = open(path, "rb"), True
     try:
+        # One decoder for the whole stream: a multi-byte encoding keeps its state across lines.
+        import codecs
+
+        decoder = codecs.getincrementaldecoder(codec)()
         for lineno, raw_line in enumerate(stream, 1):
             try:
-                line = raw_line.decode("utf-8")
+                line = decoder.decode(raw_line)
             except UnicodeDecodeError:
-                raise CliError(f"{name}:{lineno}: not valid UTF-8") from None
+                raise CliError(decode_error_message(name, encoding, lineno=lineno, raw=raw_line + stream.read(1 << 16))
+                               ) from None
             if lineno == 1:
                 line = line.lstrip("\ufeff")
             yield lineno, line.rstrip("\r\n")
@@ -349,8 +450,9 @@ def iter_lines(source: str) -> Iterator[tuple[int, str]]:
             stream.close()
 
 
-def iter_queries(source: str, fmt: str | None, text_column: str, id_column: str | None) -> Iterator[Query]:
-    """Stream the queries of a file (one per line, or a column of a table) or of stdin."""
+def iter_queries(source: str, fmt: str | None, text_column: str, id_column: str | None,
+                 encoding: str = "utf-8") -> Iterator[Query]:
+    """Stream the queries of a file (one per line, or a column of a table) or of stdin, decoded with *encoding*."""
     from .._data import text_of
     from .._ooc import display_name, iter_records
 
@@ -360,11 +462,11 @@ def iter_queries(source: str, fmt: str | None, text_column: str, id_column: str 
     if fmt == "lines":
         if id_column is not None:
             raise CliError("--id-column needs a table input (csv, tsv, jsonl, parquet), not one query per line")
-        for lineno, text in iter_lines(source):
+        for lineno, text in iter_lines(source, encoding):
             n += 1
             yield Query(lineno, f"{name}:{lineno}", text)
     else:
-        for lineno, rec in iter_records(source, fmt):
+        for lineno, rec in iter_records(source, fmt, encoding=encoding):
             where = f"{name}:{lineno}"
             text = text_of(rec, text_column, where)
             ident = None
@@ -386,6 +488,10 @@ class Labeled:
 
     rows: list[Any]
     categories: tuple[str, ...]
+    #: Labels dropped because they are outside the categories, with how many rows had each.
+    ignored: dict[str, int] = field(default_factory=dict)
+    #: Per file: (rows whose labels cell was blank, rows).
+    blank: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def texts(self) -> list[str]:
@@ -407,27 +513,44 @@ class Labeled:
 
 
 def labeled_reader(args: argparse.Namespace, source: str, categories: Sequence[str] | None, against: str,
-            id_column: str | None = None):
+            id_column: str | None = None, *, others: str = "error", weight_column: str | None = None):
     from .._ooc import LabeledReader
 
     return LabeledReader(
         source, categories, text_column=args.text_column, labels_column=args.labels_column, fmt=args.format,
-        id_column=id_column, against=against,
+        id_column=id_column, against=against, encoding=getattr(args, "encoding", "utf-8"), others=others,
+        weight_column=weight_column,
     )
 
 
 def read_labeled(args: argparse.Namespace, sources: Sequence[str], categories: Sequence[str] | None,
-                  against: str) -> Labeled:
-    """Read labeled files; categories inferred from the first file when *categories* is None."""
+                  against: str, *, others: str = "error", weight_column: str | None = None) -> Labeled:
+    """Read labeled files; categories inferred from the first file when *categories* is None.
+
+    With ``others="ignore"``, labels of the taxonomy outside *categories* are
+    dropped and counted in :attr:`Labeled.ignored` (see :func:`say_ignored`).
+    """
     from .._ooc import display_name
 
     rows: list[Any] = []
     cats = tuple(categories) if categories is not None else None
+    ignored: dict[str, int] = {}
+    blank: dict[str, tuple[int, int]] = {}
     for source in sources:
-        reader = labeled_reader(args, source, cats, against)
+        reader = labeled_reader(args, source, cats, against, others=others, weight_column=weight_column)
         rows.extend(reader)
+        for label, count in reader.ignored.items():
+            ignored[label] = ignored.get(label, 0) + count
+        blank[display_name(source)] = (reader.blank_labels, reader.n_rows)
         if cats is None:
             cats = reader.categories
             against = f"the first data file ({display_name(source)})"
     assert cats is not None
-    return Labeled(rows, cats)
+    return Labeled(rows, cats, ignored, blank)
+
+
+def say_ignored(args: argparse.Namespace, ignored: dict[str, int], categories: Sequence[str], whose: str) -> None:
+    """The one line that says which labels of the file were left out, and how often."""
+    if ignored:
+        counts = ", ".join(f"{label} ({n} row{'' if n == 1 else 's'})" for label, n in sorted(ignored.items()))
+        say(args, f"ignoring labels outside {whose} ({', '.join(categories)}): {counts}")

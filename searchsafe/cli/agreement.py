@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ._util import (
-    CliError, EXIT_FOUND, EXIT_OK, add_labeled_input, add_quiet, category_list, check_output, csv_encoding,
+    CliError, EXIT_FOUND, EXIT_OK, add_labeled_input, add_quiet, category_list, check_inputs, check_output,
+    csv_encoding,
     kappa_bound, labeled_reader, output, write_text,
 )
 
@@ -24,7 +25,9 @@ def add_parser(sub: Any) -> None:
                        description="Agreement between labelers who labeled the same queries, one file each: "
                        "Cohen's kappa per category for two files, Fleiss' kappa for three or more, and the items "
                        "they disagree on. Rows are aligned by text, or by --id-column.")
-    p.add_argument("labels", nargs="+", metavar="LABELS")
+    p.add_argument("labels", nargs="+", metavar="LABELS",
+                   help="one labeled file per labeler (CSV, TSV, JSON Lines, Parquet, optionally gzipped), "
+                   "holding the same queries")
     p.add_argument("--categories", type=category_list, metavar="A,B,...",
                    help="categories; default the taxonomy's eight (or the 0/1 columns of the first file)")
     p.add_argument("--out", metavar="FILE", help="write the JSON here (atomically) instead of stdout")
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"agreement needs at least two label files, one per labeler; got {len(files)}")
     if len(set(files)) != len(files) or files.count("-") > 1:
         raise CliError("each label file may be given once")
+    check_inputs(files)
     check_output(args.out)
     check_output(args.disagreements)
     cats = args.categories

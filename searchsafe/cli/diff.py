@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ._util import (
-    CliError, EXIT_FOUND, EXIT_OK, Query, add_quiet, check_output, csv_encoding, iter_queries, load_model,
+    _ENCODING_HELP, CliError, EXIT_FOUND, EXIT_OK, Query, add_quiet, check_inputs, check_output, csv_encoding,
+    encoding_arg, iter_queries, load_model,
     output, read_labeled, say, score_all, thresholds_of, write_text,
 )
 
@@ -24,9 +25,11 @@ def add_parser(sub: Any) -> None:
                        description="List the queries on which MODEL_A and MODEL_B disagree, grouped by category "
                        "and direction with counts. MODEL_B 'labels' compares MODEL_A with the labels in DATA. "
                        "Exits 1 when there are disagreements, like diff(1).")
-    p.add_argument("model_a", metavar="MODEL_A")
-    p.add_argument("model_b", metavar="MODEL_B", help="a model, 'default', or 'labels'")
-    p.add_argument("data", metavar="DATA")
+    p.add_argument("model_a", metavar="MODEL_A", help="a model directory, or 'default'")
+    p.add_argument("model_b", metavar="MODEL_B", help="a model directory, 'default', or 'labels' (the labels in DATA)")
+    p.add_argument("data", metavar="DATA",
+                   help="queries: one per line, or a table (CSV, TSV, JSON Lines, Parquet, optionally gzipped); "
+                   "labeled with MODEL_B 'labels'")
     p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
     p.add_argument("--output-format", choices=("json", "csv"),
                    help="default: csv if --out ends in .csv, else json")
@@ -38,12 +41,14 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--text-column", default="text", metavar="NAME", help="(default: text)")
     g.add_argument("--labels-column", default="labels", metavar="NAME", help="with MODEL_B 'labels' (default: labels)")
     g.add_argument("--id-column", metavar="NAME", help="column to carry through as each row's id")
+    g.add_argument("--encoding", type=encoding_arg, default="utf-8", metavar="NAME", help=_ENCODING_HELP)
     add_quiet(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """The queries on which two models, or a model and the labels, disagree."""
+    check_inputs([args.data])
     check_output(args.out)
     fmt_out = args.output_format or ("csv" if (args.out or "").lower().endswith(".csv") else "json")
     a = load_model(args.model_a)
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         only = sorted(set(a.categories) ^ set(b.categories))
         if only:
             say(args, f"comparing the {len(cats)} categories both models have; not compared: {', '.join(only)}")
-        rows = list(iter_queries(args.data, args.format, args.text_column, args.id_column))
+        rows = list(iter_queries(args.data, args.format, args.text_column, args.id_column, args.encoding))
     texts = [r.text for r in rows]
     ja = [a.categories.index(c) for c in cats]
     Pa = score_all(args, a, texts, desc="scoring A")[:, ja]

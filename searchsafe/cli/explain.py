@@ -19,10 +19,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("explain", help="why a query got its scores",
                        description="Show the normalized text, language, tokens, scores and the features that "
                        "drove each score: the root-cause view of a wrong call.")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="a model directory, or 'default' for the bundled model")
     p.add_argument("queries", nargs="+", metavar="QUERY", help="queries; '-' reads one per line from stdin")
     p.add_argument("--category", action="append", default=[], metavar="CATEGORY",
-                   help="explain this category (repeatable); default the flagged ones, else the top-scoring one")
+                   help="explain this category (repeatable); default the flagged ones, or, when nothing is "
+                   "flagged, the category whose score is closest to its threshold")
     p.add_argument("--all", action="store_true", help="explain every category")
     p.add_argument("--top", type=positive_int, default=10, metavar="N", help="features per category (default: 10)")
     p.add_argument("--json", action="store_true", help="one JSON object per query")

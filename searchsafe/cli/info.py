@@ -22,7 +22,8 @@ def add_parser(sub: Any) -> None:
     # info
     p = sub.add_parser("info", help="a model's manifest: versions, thresholds, metrics",
                        description="Show a model's manifest (the default model without MODEL).")
-    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL")
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
+                   help="a model directory, or 'default' for the bundled model (default: default)")
     p.add_argument("--json", action="store_true", help="the whole manifest as JSON")
     p.set_defaults(func=run_info)
 
@@ -31,7 +32,7 @@ def add_parser(sub: Any) -> None:
                        description="Check that a model directory is complete and untampered (every file's sha256), "
                        "readable by this searchsafe, loadable with the installed tokenizers, and scores sanely. "
                        "Exits 3 on failure.")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="a model directory, or 'default' for the bundled model")
     p.add_argument("--strict", action="store_true",
                    help="also fail when the installed tokenizer versions differ from the model's")
     p.set_defaults(func=run_verify)

@@ -9,8 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from pathlib import Path
+
 from ._util import (
-    EXIT_OK, add_query_input, add_quiet, check_output, csv_encoding, iter_queries, load_model, output,
+    CliError, EXIT_OK, add_query_input, add_quiet, check_inputs, check_output, csv_encoding, iter_queries,
+    load_model, output,
     positive_float, positive_int, score_all, thresholds_of, unit_interval,
 )
 
@@ -28,11 +31,15 @@ def add_parser(sub: Any) -> None:
                        "of their size, times --oversample for uncertain ones; the weight column says how many "
                        "queries each sampled one stands for. The CSV has empty audit_labels and audit_notes "
                        "columns for the labelers.")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("data", metavar="DATA")
+    p.add_argument("model", metavar="MODEL", help="a model directory, or 'default' for the bundled model")
+    p.add_argument("data", metavar="DATA",
+                   help="queries: one per line, or a table (CSV, TSV, JSON Lines, Parquet, optionally gzipped); "
+                   "'-' for stdin")
     p.add_argument("--n", type=positive_int, required=True, help="sample size")
     p.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    p.add_argument("--out", metavar="FILE.csv", help="write here (atomically) instead of stdout")
+    p.add_argument("--out", metavar="FILE.csv", help="write here (atomically) instead of stdout; an existing file "
+                   "(perhaps already labeled) is only replaced with --force")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--uncertain-width", type=unit_interval, default=0.1, metavar="W",
                    help="a score within W of its threshold is in the uncertain band (default: 0.1)")
     p.add_argument("--oversample", type=positive_float, default=3.0, metavar="X",
@@ -80,10 +87,14 @@ def _allocate(sizes: dict[Any, int], weights: dict[Any, float], n: int) -> dict[
 
 def run(args: argparse.Namespace) -> int:
     """A stratified, reproducible audit sample as CSV."""
+    check_inputs([args.data])
     check_output(args.out)
+    if args.out not in (None, "-") and Path(args.out).exists() and not args.force:
+        # An audit file may already hold a labeler's work; `train --out` asks the same.
+        raise CliError(f"{args.out}: already exists (it may hold audit labels); pass --force to replace it")
     clf = load_model(args.model)
     cats = clf.categories
-    queries = list(iter_queries(args.data, args.format, args.text_column, args.id_column))
+    queries = list(iter_queries(args.data, args.format, args.text_column, args.id_column, args.encoding))
     P = score_all(args, clf, [q.text for q in queries])
     thresholds = thresholds_of(clf)
     margin = P - thresholds

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._util import (
     BATCH_SIZE, CliError, DEFAULT_MODEL, EXIT_FOUND, EXIT_OK, add_query_input, add_quiet, check_categories,
-    check_output, iter_queries, load_model, output, positive_int, progress, say, thresholds_of,
+    check_inputs, check_output, iter_queries, load_model, output, positive_int, progress, say, thresholds_of,
 )
 
 COMMANDS = ("score",)
@@ -22,7 +22,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("score", help="score queries; JSON Lines of scores and flags on stdout",
                        description="Score queries (one per line, or a column of a table file) and write one JSON "
                        "object per query: line, text, scores, flagged. Streams in batches: memory stays flat.")
-    p.add_argument("input", nargs="?", default="-", metavar="FILE", help="queries; '-' or nothing for stdin")
+    p.add_argument("input", nargs="?", default=None, metavar="FILE",
+                   help="queries: one per line, or a column of a table (CSV, TSV, JSON Lines, Parquet; any of "
+                   "them gzipped, .gz); '-' or nothing for stdin")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model directory or 'default' (default: default)")
     p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
     p.add_argument("--fail-on", action="append", default=[], metavar="CATEGORY",
@@ -37,6 +39,15 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Stream queries through a model and write JSON Lines of scores and flags."""
     from .._ooc import batched
+
+    if args.input is None:
+        args.input = "-"
+        isatty = getattr(sys.stdin, "isatty", None)
+        if isatty is not None and isatty():
+            # Otherwise a user who forgot the file name sees nothing happen.
+            say(args, "searchsafe score: reading queries from the terminal, one per line; end with Ctrl-D "
+                      "(or give a FILE)")
+    check_inputs([args.input])
     if args.format == "lines" and args.id_column:
         raise CliError("--id-column needs a table input (csv, tsv, jsonl, parquet), not one query per line")
     clf = load_model(args.model)
@@ -47,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     flagged_counts = np.zeros(len(cats), dtype=np.int64)
     n = 0
     with output(args.out) as out, progress(args, desc="scoring") as bar:
-        for block in batched(iter_queries(args.input, args.format, args.text_column, args.id_column),
+        for block in batched(iter_queries(args.input, args.format, args.text_column, args.id_column, args.encoding),
                               args.batch_size):
             P = clf.score_batch([q.text for q in block])
             F = P >= thresholds

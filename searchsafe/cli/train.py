@@ -12,8 +12,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ._util import (
-    CliError, EXIT_OK, Labeled, add_labeled_input, add_quiet, category_list, fraction, int_in, labeled_reader,
-    positive_float, positive_int, read_labeled, say, score_all, sha256, target_arg,
+    CliError, EXIT_OK, Labeled, add_labeled_input, add_quiet, category_list, check_inputs, fraction, int_in,
+    labeled_reader, positive_float, positive_int, read_labeled, say, say_ignored, score_all, sha256, target_arg,
     warnings_to_stderr,
 )
 
@@ -25,6 +25,9 @@ def prevalence_arg(text: str) -> float | None:
     return fraction(text)
 
 
+#: Held out by ``--out-of-core`` when neither --dev nor --validation-split is given.
+DEFAULT_OUT_OF_CORE_SPLIT = 0.1
+
 COMMANDS = ("train",)
 
 
@@ -34,17 +37,22 @@ def add_parser(sub: Any) -> None:
                        description="Train a model from labeled files (CSV, TSV, JSON Lines, Parquet) and write a "
                        "model directory in the same format as the default model. The directory is written "
                        "atomically: an interrupted run leaves no half model.")
-    p.add_argument("data", nargs="+", metavar="DATA", help="labeled files ('-' for stdin, with --format)")
+    p.add_argument("data", nargs="+", metavar="DATA",
+                   help="labeled files: CSV, TSV, JSON Lines or Parquet, optionally gzipped (.csv.gz); a text "
+                   "column and a labels column of comma-separated categories (or one 0/1 column per category); "
+                   "'-' for stdin, with --format")
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--force", action="store_true", help="replace a model already at --out")
     p.add_argument("--name", help="model name in the manifest (default: the --out directory's name)")
     p.add_argument("--categories", type=category_list, metavar="A,B,...",
-                   help="categories to train; default the taxonomy's eight (or the 0/1 columns present)")
+                   help="categories to train; other labels in the data are ignored, with one line saying so; "
+                   "default the taxonomy's eight (or the 0/1 columns present)")
     held = p.add_mutually_exclusive_group()
     held.add_argument("--dev", action="append", metavar="FILE",
                       help="labeled file to choose thresholds on and report metrics for (repeatable)")
     held.add_argument("--validation-split", type=fraction, metavar="FRACTION",
-                      help="hold out this fraction of the rows (whole groups) as the dev data")
+                      help="hold out this fraction of the rows (whole groups) as the dev data "
+                      f"(--out-of-core holds out {DEFAULT_OUT_OF_CORE_SPLIT} unless given this or --dev)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split and the solver (default: 0)")
     p.add_argument("--target-precision", type=target_arg, action="append", default=[], metavar="P|CATEGORY=P",
                    help="choose thresholds for this precision; global or per category (repeatable); "
@@ -69,8 +77,13 @@ def add_parser(sub: Any) -> None:
                    help="'sqrt': feature values divided by the square root of their count, which suits a "
                         "few thousand labels; 'none': a term counts fully whatever stands beside it, which "
                         "the default model uses with its large benign background (default: sqrt)")
-    m.add_argument("--japanese-backend", default="ipadic", help="(default: ipadic)")
-    m.add_argument("--korean-backend", default="mecab-ko-dic", help="(default: mecab-ko-dic)")
+    from .._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
+
+    m.add_argument("--japanese-backend", default="ipadic", choices=JAPANESE_BACKENDS,
+                   help="Japanese tokenizer: %(choices)s (default: ipadic)")
+    m.add_argument("--korean-backend", default="mecab-ko-dic", choices=KOREAN_BACKENDS,
+                   help="Korean tokenizer: %(choices)s (default: mecab-ko-dic; the konlpy-* JVM taggers need "
+                   "Java)")
     o = p.add_argument_group("out-of-core training (files larger than memory)")
     o.add_argument("--out-of-core", action="store_true",
                    help="stream the data in chunks with incremental SGD instead of loading it")
@@ -125,9 +138,39 @@ def _split(rows: list[Any], fraction: float, seed: int) -> tuple[list[Any], list
     return train, dev
 
 
+def _check_category_names(names: Sequence[str] | None) -> None:
+    """A --categories name that is a near miss of a taxonomy name is a typo: say so before reading any data."""
+    import difflib
+
+    from .._categories import CATEGORIES
+
+    for name in names or ():
+        if name in CATEGORIES:
+            continue
+        close = difflib.get_close_matches(name, CATEGORIES, n=1, cutoff=0.75)
+        if close:
+            raise CliError(f"--categories: unknown category {name!r} (did you mean {close[0]!r}?); "
+                           f"the categories are: {', '.join(CATEGORIES)}")
+
+
+def _check_categories_present(names: Sequence[str] | None, data: Labeled, sources: Sequence[str]) -> None:
+    """A --categories name outside the taxonomy must at least label some row, or it is a typo too."""
+    from .._categories import CATEGORIES
+
+    if not names:
+        return
+    Y = data.matrix()
+    for j, name in enumerate(data.categories):
+        if name not in CATEGORIES and not Y[:, j].any():
+            raise CliError(f"--categories: unknown category {name!r}: it is not one of the taxonomy's "
+                           f"({', '.join(CATEGORIES)}) and no row of {', '.join(sources)} has it")
+
+
 def run(args: argparse.Namespace) -> int:
     """Train a model directory from labeled files, in memory or out of core."""
     out = Path(args.out)
+    check_inputs([*args.data, *(args.dev or [])])
+    _check_category_names(args.categories)
     _check_model_out(out, args.force)
     if args.target_recall and not (args.dev or args.validation_split):
         raise CliError("--target-recall needs held-out data to choose thresholds on: "
@@ -138,12 +181,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out_of_core:
         return _train_out_of_core(args, out, started)
     against = "--categories" if args.categories else "the first data file"
-    train = read_labeled(args, args.data, args.categories, against)
+    others = "ignore" if args.categories else "error"
+    train = read_labeled(args, args.data, args.categories, against, others=others)
+    _check_categories_present(args.categories, train, args.data)
+    say_ignored(args, train.ignored, train.categories, "--categories")
     cats = train.categories
     targets = _targets(args, cats)
     rows, dev_rows = train.rows, None
     if args.dev:
-        dev_rows = read_labeled(args, args.dev, cats, "the training data").rows
+        dev_rows = read_labeled(args, args.dev, cats, "the training data", others=others).rows
     elif args.validation_split:
         rows, dev_rows = _split(rows, args.validation_split, args.seed)
     say(args, f"training on {len(rows)} rows{f', {len(dev_rows)} held out' if dev_rows else ''}; "
@@ -230,9 +276,13 @@ def _train_out_of_core(args: argparse.Namespace, out: Path, started: float) -> i
     if "-" in args.data or (args.dev and "-" in args.dev):
         raise CliError("--out-of-core reads the data several times and cannot read stdin; pass a file")
     if not (args.dev or args.validation_split):
-        raise CliError("--out-of-core needs held-out data to calibrate and choose thresholds on: "
-                       "pass --dev FILE or --validation-split FRACTION")
+        # Calibration and thresholds need held-out rows; a stream cannot be split later.
+        args.validation_split = DEFAULT_OUT_OF_CORE_SPLIT
+        say(args, f"holding out {DEFAULT_OUT_OF_CORE_SPLIT:.0%} of the rows (whole groups) to calibrate and choose "
+                  "thresholds on; pass --dev FILE or --validation-split FRACTION to choose")
     cats = args.categories
+    others = "ignore" if cats else "error"
+    ignored: dict[str, int] = {}
     against = "--categories"
     if cats is None:
         first = labeled_reader(args, args.data[0], None, "")
@@ -242,19 +292,26 @@ def _train_out_of_core(args: argparse.Namespace, out: Path, started: float) -> i
     targets = _targets(args, cats)
     split, seed = args.validation_split, args.seed
 
+    def rows_of(source: str, whose: str) -> Iterator[Any]:
+        reader = labeled_reader(args, source, cats, whose, others=others)
+        yield from reader
+        # Every pass sees the same rows; the last complete count is the file's.
+        for label, n in reader.ignored.items():
+            ignored[f"{source}\0{label}"] = n
+
     def train_rows() -> Iterator[Any]:
         for source in args.data:
-            for row in labeled_reader(args, source, cats, against):
+            for row in rows_of(source, against):
                 if not (split and in_validation_split(row, split, seed)):
                     yield row
 
     def dev_rows() -> Iterator[Any]:
         if args.dev:
             for source in args.dev:
-                yield from labeled_reader(args, source, cats, "the training data")
+                yield from rows_of(source, "the training data")
             return
         for source in args.data:
-            for row in labeled_reader(args, source, cats, against):
+            for row in rows_of(source, against):
                 if in_validation_split(row, split, seed):
                     yield row
 
@@ -268,6 +325,11 @@ def _train_out_of_core(args: argparse.Namespace, out: Path, started: float) -> i
                f"categories: {', '.join(cats)}")
     with warnings_to_stderr():
         trainer.fit(train_rows, dev_rows)
+    totals: dict[str, int] = {}
+    for key, n in ignored.items():
+        label = key.split("\0", 1)[1]
+        totals[label] = totals.get(label, 0) + n
+    say_ignored(args, totals, cats, "--categories")
     seconds = time.perf_counter() - started
     record = _training_record(args, targets, trainer.n_train_, None, seconds)
     record.update(n_dev=trainer.n_dev_, chunk_size=args.chunk_size, epochs=args.epochs)
