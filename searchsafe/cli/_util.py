@@ -407,7 +407,7 @@ class Labeled:
 
 
 def labeled_reader(args: argparse.Namespace, source: str, categories: Sequence[str] | None, against: str,
-            id_column: str | None = None):
+                   id_column: str | None = None):
     from .._ooc import LabeledReader
 
     return LabeledReader(
@@ -417,7 +417,7 @@ def labeled_reader(args: argparse.Namespace, source: str, categories: Sequence[s
 
 
 def read_labeled(args: argparse.Namespace, sources: Sequence[str], categories: Sequence[str] | None,
-                  against: str) -> Labeled:
+                 against: str) -> Labeled:
     """Read labeled files; categories inferred from the first file when *categories* is None."""
     from .._ooc import display_name
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     n = 0
     with output(args.out) as out, progress(args, desc="scoring") as bar:
         for block in batched(iter_queries(args.input, args.format, args.text_column, args.id_column),
-                              args.batch_size):
+                             args.batch_size):
             P = clf.score_batch([q.text for q in block])
             F = P >= thresholds
             flagged_counts += F.sum(axis=0)
