@@ -646,3 +646,25 @@ def test_pages_render_japanese_and_korean_as_visible_text(tmp_path, clf):
         flat = "".join(unicodedata.normalize("NFKC", text).split())
         for t in texts:
             assert "".join(unicodedata.normalize("NFKC", t).split()) in flat, (name, t)
+
+
+def test_score_keep_columns_feeds_the_dashboard(capsys, tmp_path, clf):
+    """score --keep-columns, then dashboard on its output, equals dashboard --model on the raw logs."""
+    texts = ["猫 飼い方", "死にたい", "자살 방법", "고양이 사료 추천", "ぶっ殺す", "부산 여행"] * 2
+    raw = write_jsonl(tmp_path / "raw.jsonl", [{"ts": f"2026-11-0{1 + i % 2}T12:00:00Z", "text": t,
+                                                "market": "jp" if i % 2 else "kr"} for i, t in enumerate(texts)])
+    code, _, _ = run(capsys, "score", raw, "--keep-columns", "--out", tmp_path / "scored.jsonl", "-q")
+    assert code == 0
+    first = json.loads((tmp_path / "scored.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert list(first) == ["line", "text", "ts", "market", "scores", "flagged"]
+    a = build_dashboard(str(tmp_path / "scored.jsonl"))
+    b = build_dashboard(str(raw), classifier=clf)
+    assert a["slices"] == b["slices"] and a["top_flagged"] == b["top_flagged"] and a["n"] == b["n"] == 12
+
+
+def test_score_keep_columns_refuses_a_column_it_would_overwrite(capsys, tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [{"text": "猫", "scores": 1}])
+    code, out, err = run(capsys, "score", path, "--keep-columns")
+    assert (code, out) == (2, "")
+    assert err == (f"searchsafe: error: {path}:1: --keep-columns: the input's column 'scores' would overwrite the "
+                   "output's own; rename it\n")
