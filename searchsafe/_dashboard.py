@@ -354,6 +354,8 @@ def build_dashboard(
 
     if period not in PERIODS:
         raise DataError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
+    if min_history > window:
+        raise DataError(f"--min-history {min_history} is more than --window {window}: no period could alert")
     categories = tuple(classifier.categories) if classifier is not None else CATEGORIES
     k = len(categories)
     index = {c: j for j, c in enumerate(categories)}

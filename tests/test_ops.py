@@ -219,6 +219,11 @@ def test_dashboard_counts_by_hand(tmp_path):
     assert d["alerts"] == [] and d["current_alerts"] == 0 and d["sketch"]["exact"]
 
 
+def test_dashboard_refuses_an_unknown_period(tmp_path):
+    with pytest.raises(DataError, match="^period must be one of hour, day; got 'week'$"):
+        build_dashboard(str(write_jsonl(tmp_path / "logs.jsonl", HAND_LOGS)), period="week")
+
+
 def test_dashboard_by_hour(tmp_path):
     d = build_dashboard(str(write_jsonl(tmp_path / "logs.jsonl", HAND_LOGS[:3])), period="hour")
     assert d["periods"][0] == "2026-11-01T01" and d["periods"][-1] == "2026-11-01T23" and len(d["periods"]) == 23
@@ -336,6 +341,8 @@ def _bad_dashboard_cases():
          "argument --period: invalid choice: 'week' (choose from 'day', 'hour') (see 'searchsafe dashboard --help')"),
         ("bad z", ["{d}/x.jsonl", "--z-threshold", "0"], "",
          "argument --z-threshold: must be a positive number; got '0' (see 'searchsafe dashboard --help')"),
+        ("history longer than the window", ["{d}/x.jsonl", "--window", "3", "--min-history", "4"],
+         '{"ts": 1, "text": "a", "flagged": []}\n', "--min-history 4 is more than --window 3: no period could alert"),
         ("output in a missing directory", ["{d}/x.jsonl", "--html", "{d}/no/d.html"], "",
          "{d}/no/d.html: cannot write: no directory {d}/no"),
     ]
