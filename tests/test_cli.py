@@ -235,10 +235,11 @@ BAD_INPUT = [
      "<stdin>: pass --format (jsonl, csv, tsv) to read a table from stdin"),
     ("output directory missing", ["score", "{d}/queries.txt", "--model", "{m}", "--out", "{d}/nodir/out.jsonl"],
      "{d}/nodir/out.jsonl: cannot write: no directory {d}/nodir"),
-    ("no command", [], "choose a command: score, train, evaluate, explain, diff, sample, agreement, info, verify, sweep "
-                       "(see 'searchsafe --help')"),
+    ("no command", [], "choose a command: score, train, evaluate, explain, diff, sample, agreement, info, verify, "
+                       "sweep, dashboard, labelers, rca (see 'searchsafe --help')"),
     ("unknown command", ["predict"], "unknown command 'predict'; choose one of: score, train, evaluate, explain, "
-                                     "diff, sample, agreement, info, verify, sweep (see 'searchsafe --help')"),
+                                     "diff, sample, agreement, info, verify, sweep, dashboard, labelers, rca "
+                                     "(see 'searchsafe --help')"),
     ("train without --out", ["train", "{d}/train.csv"],
      "the following arguments are required: --out (see 'searchsafe train --help')"),
     ("sample --n 0", ["sample", "{m}", "{d}/dev.csv", "--n", "0"],
@@ -357,7 +358,8 @@ def test_evaluate_html_without_matplotlib_says_what_to_install(capsys, data, mod
 def test_help_lists_every_command_and_exit_codes(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("score", "train", "evaluate", "explain", "diff", "sample", "agreement", "info", "verify"):
+    for command in ("score", "train", "evaluate", "explain", "diff", "sample", "agreement", "info", "verify",
+                    "dashboard", "labelers", "rca"):
         assert command in out
     assert "3 verify failed" in " ".join(out.split())
     code, out, _ = run(capsys, "train", "--help")
@@ -717,8 +719,11 @@ def test_diff_model_against_the_default_model(capsys, data, model, small_clf, tm
                      "--max-items", "2", "-q")
     rows = read_csv(tmp_path / "d.csv")
     assert code == 1 and list(rows[0]) == ["category", "direction", "where", "id", "text", "score_a", "score_b",
-                                           "labels"]
+                                           "labels", "gap", "verdict_labels", "verdict_notes"]
     assert len(rows) == sum(min(2, g["count"]) for g in result["groups"])
+    gaps = [float(r["gap"]) for r in rows]
+    assert gaps == sorted(gaps, reverse=True)  # the whole file, not each group, is in gap order
+    assert {r["verdict_labels"] for r in rows} == {r["verdict_notes"] for r in rows} == {""}
 
 
 def test_diff_a_model_with_itself_finds_nothing(capsys, data, model):

@@ -12,21 +12,26 @@ Commands (``searchsafe COMMAND --help`` for each)::
     info       [MODEL]                a model's manifest: versions, thresholds, metrics
     verify     MODEL                  check a model's hashes and compatibility
     sweep      MODEL WORDLIST         flagged entries of a word list, with the features behind them
+    dashboard  LOGS                   flag rates over time, top and rising queries, alerts
+    labelers   GOLD LABELER_FILES...  each labeler against a gold file: kappa, confusions, pass/fail
+    rca        MODEL LABELED...       a model's errors grouped by cause, with the fix each suggests
 
 Wherever a MODEL is expected, ``default`` names the bundled model; anything
 else is a model directory. Data goes to stdout, messages to stderr, and ``-``
 means stdin (or stdout for an output file).
 
 Layout: one module per command family (``score``, ``train``, ``evaluate``,
-``explain``, ``diff``, ``sample``, ``agreement``, ``info`` with ``verify``) over
+``explain``, ``diff``, ``sample``, ``agreement``, ``info`` with ``verify``, ``sweep``,
+``dashboard``, ``labelers``, ``rca``) over
 ``_util`` (input, output, errors, exit codes). A family module exposes
 ``COMMANDS`` (its command names), ``add_parser(sub)`` (adds them to the
 subparsers, each with ``set_defaults(func=...)``) and ``run(args)``;
 registering a new family is one entry in :data:`FAMILIES`.
 
 Exit codes: 0 success; 1 a ``score --fail-on`` category was flagged, ``diff``
-found disagreements, ``agreement --min-kappa`` was not reached, or ``sweep
---max-share`` was exceeded; 2 bad
+found disagreements, ``agreement --min-kappa`` was not reached, ``sweep
+--max-share`` was exceeded, or ``dashboard --fail-on-alert`` found an alert in
+the last period; 2 bad
 input or usage (one line ``searchsafe: error: <file>:<line>: <problem>`` on
 stderr, and no output file is left half-written); 3 ``verify`` found a
 problem; 130 interrupted; 141 stdout was closed early (``| head``).
@@ -47,7 +52,7 @@ import sys
 
 import numpy as np
 
-from . import agreement, diff, evaluate, explain, info, sample, score, sweep, train
+from . import agreement, dashboard, diff, evaluate, explain, info, labelers, rca, sample, score, sweep, train
 from ._util import (
     EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_FAILED,
     CliError, Parser, one_line, pipe_safe_stdout,
@@ -56,7 +61,7 @@ from ._util import (
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
 
 #: The command families, in the order ``--help`` lists them. Add a family here.
-FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sweep)
+FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sweep, dashboard, labelers, rca)
 COMMANDS = tuple(name for family in FAMILIES for name in family.COMMANDS)
 
 
@@ -69,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Harmful-intent scores for Japanese and Korean search queries: score, retrain, evaluate, "
         "explain, compare and audit models from the command line.",
         epilog="MODEL is a model directory, or 'default' for the bundled model. '-' means stdin. "
-        "Exit codes: 0 ok; 1 --fail-on matched, diff found disagreements or --min-kappa missed; "
+        "Exit codes: 0 ok; 1 --fail-on matched, diff found disagreements, --min-kappa missed or "
+        "--fail-on-alert alerted; "
         "2 bad input; 3 verify failed.",
     )
     parser.add_argument("--version", action="version", version=f"searchsafe {__version__}")

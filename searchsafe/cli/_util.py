@@ -387,6 +387,8 @@ class Query:
     where: str
     text: str
     id: str | None = None
+    #: The row's other columns, with ``iter_queries(..., keep_columns=True)``.
+    columns: dict[str, Any] | None = None
 
 
 def query_format(source: str, fmt: str | None) -> str:
@@ -451,8 +453,11 @@ def iter_lines(source: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]
 
 
 def iter_queries(source: str, fmt: str | None, text_column: str, id_column: str | None,
-                 encoding: str = "utf-8") -> Iterator[Query]:
-    """Stream the queries of a file (one per line, or a column of a table) or of stdin, decoded with *encoding*."""
+                 encoding: str = "utf-8", *, keep_columns: bool = False) -> Iterator[Query]:
+    """Stream the queries of a file (one per line, or a column of a table) or of stdin, decoded with *encoding*.
+
+    With *keep_columns*, each query of a table carries the row's other columns.
+    """
     from .._data import text_of
     from .._ooc import display_name, iter_records
 
@@ -477,7 +482,8 @@ def iter_queries(source: str, fmt: str | None, text_column: str, id_column: str 
                     )
                 ident = "" if rec[id_column] is None else str(rec[id_column])
             n += 1
-            yield Query(lineno, where, text, ident)
+            others = {k: v for k, v in rec.items() if k not in (text_column, id_column)} if keep_columns else None
+            yield Query(lineno, where, text, ident, others)
     if n == 0:
         raise CliError(f"{name}: empty: no queries")
 

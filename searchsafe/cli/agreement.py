@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._agreement import cohen_kappa, fleiss_kappa
 from ._util import (
     CliError, EXIT_FOUND, EXIT_OK, add_labeled_input, add_quiet, category_list, check_inputs, check_output,
     csv_encoding,
@@ -37,45 +38,6 @@ def add_parser(sub: Any) -> None:
     add_labeled_input(p, id_column=True)
     add_quiet(p)
     p.set_defaults(func=run)
-
-
-def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Cohen's kappa of two raters' binary labels; None when chance agreement is total.
-
-    Examples
-    --------
-    >>> cohen_kappa(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
-    0.5
-    >>> cohen_kappa(np.array([0, 0]), np.array([0, 0])) is None
-    True
-    """
-    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    observed = float((a == b).mean())
-    pa, pb = float(a.mean()), float(b.mean())
-    expected = pa * pb + (1 - pa) * (1 - pb)
-    if expected >= 1 - 1e-12:
-        return None
-    return round((observed - expected) / (1 - expected), 4)
-
-
-def fleiss_kappa(votes: np.ndarray) -> float | None:
-    """Fleiss' kappa of binary votes, shape (items, raters); None when chance agreement is total.
-
-    Examples
-    --------
-    >>> fleiss_kappa(np.array([[1, 1, 1], [0, 0, 0], [1, 1, 0], [0, 0, 0]]))
-    0.6571
-    """
-    votes = np.asarray(votes, dtype=bool)
-    n, m = votes.shape
-    pos = votes.sum(axis=1).astype(float)
-    neg = m - pos
-    per_item = (pos * (pos - 1) + neg * (neg - 1)) / (m * (m - 1))
-    p1 = pos.sum() / (n * m)
-    expected = p1 ** 2 + (1 - p1) ** 2
-    if expected >= 1 - 1e-12:
-        return None
-    return round((float(per_item.mean()) - float(expected)) / (1 - float(expected)), 4)
 
 
 def run(args: argparse.Namespace) -> int:

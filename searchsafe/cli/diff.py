@@ -24,7 +24,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("diff", help="queries on which two models, or a model and the labels, disagree",
                        description="List the queries on which MODEL_A and MODEL_B disagree, grouped by category "
                        "and direction with counts. MODEL_B 'labels' compares MODEL_A with the labels in DATA. "
-                       "Exits 1 when there are disagreements, like diff(1).")
+                       "The CSV lists every disagreement by score gap (|score A - score B|) across the whole "
+                       "file, biggest first, with empty verdict_labels and verdict_notes columns for a "
+                       "calibration meeting; filled in, it is labeled data for evaluate and train "
+                       "(--labels-column verdict_labels). In JSON and HTML, groups come in order of their "
+                       "biggest gap. Exits 1 when there are disagreements, like diff(1).")
     p.add_argument("model_a", metavar="MODEL_A", help="a model directory, or 'default'")
     p.add_argument("model_b", metavar="MODEL_B", help="a model directory, 'default', or 'labels' (the labels in DATA)")
     p.add_argument("data", metavar="DATA",
@@ -33,6 +37,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
     p.add_argument("--output-format", choices=("json", "csv"),
                    help="default: csv if --out ends in .csv, else json")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write the calibration-meeting pack: a self-contained HTML page, grouped by "
+                   "category and direction, with empty verdict columns")
     p.add_argument("--max-items", type=int, default=0, metavar="N",
                    help="queries listed per group, biggest disagreement first; 0 lists all (default)")
     g = p.add_argument_group("input")
@@ -50,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     """The queries on which two models, or a model and the labels, disagree."""
     check_inputs([args.data])
     check_output(args.out)
+    check_output(args.html)
+    if args.html == "-" and args.out in (None, "-"):
+        raise CliError("--out and --html cannot both write to stdout; give --out FILE")
     fmt_out = args.output_format or ("csv" if (args.out or "").lower().endswith(".csv") else "json")
     a = load_model(args.model_a)
     labels_mode = args.model_b == "labels"
@@ -110,8 +120,14 @@ def run(args: argparse.Namespace) -> int:
                     item["score_b"] = round(float(Pb[i, j]), 4)
                 else:
                     item["labels"] = data.rows[i].labels
+                item["gap"] = round(float(abs(Pa[i, j] - Pb[i, j])), 4)
                 items.append(item)
             groups.append({"category": c, "direction": direction, "count": counts[c][direction], "items": items})
+    # One order for the whole file: biggest score gap first, ties in group order.
+    ranked = sorted(((g, it) for g in groups for it in g["items"]), key=lambda gi: -gi[1]["gap"])
+    for rank, (_, it) in enumerate(ranked, 1):
+        it["rank"] = rank
+    groups.sort(key=lambda g: g["items"][0]["rank"])
     total = sum(sum(v.values()) for v in counts.values())
     rows_differing = int((Fa != Fb).any(axis=1).sum())
     result = {
@@ -131,11 +147,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         with output(args.out, encoding=csv_encoding(args.out), newline="") as f:
             w = csv.writer(f, lineterminator="\n")
-            w.writerow(["category", "direction", "where", "id", "text", "score_a", "score_b", "labels"])
-            for g in groups:
-                for it in g["items"]:
-                    w.writerow([g["category"], g["direction"], it["where"], it.get("id", ""), it["text"],
-                                it["score_a"], it.get("score_b", ""), ",".join(it.get("labels", []))])
+            w.writerow(["category", "direction", "where", "id", "text", "score_a", "score_b", "labels", "gap",
+                        "verdict_labels", "verdict_notes"])
+            for g, it in ranked:
+                w.writerow([g["category"], g["direction"], it["where"], it.get("id", ""), it["text"],
+                            it["score_a"], it.get("score_b", ""), ",".join(it.get("labels", [])), it["gap"], "", ""])
+    if args.html is not None:
+        from .._opsreport import render_calibration
+
+        write_text(args.html, render_calibration(result))
     if not args.quiet:
         lines = [f"{len(rows)} queries, {rows_differing} with a disagreement ({total} query-category pairs)"]
         lines.append(f"{'category':<20} {first:>15} {second:>15}")

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from .._rca import describe_feature
 from ._util import (
     CliError, EXIT_OK, check_categories, iter_lines, load_model, positive_int,
 )
@@ -28,21 +29,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--top", type=positive_int, default=10, metavar="N", help="features per category (default: 10)")
     p.add_argument("--json", action="store_true", help="one JSON object per query")
     p.set_defaults(func=run)
-
-
-_FEATURE_KINDS = {
-    "w": "characters in a word", "c": "characters", "m": "morpheme", "b": "morpheme pair",
-    "p": "subword piece", "k": "Korean initials", "l": "language",
-}
-
-
-def _feature_text(feature: str) -> str:
-    kind = _FEATURE_KINDS.get(feature[:1], "feature")
-    body = feature[1:]
-    if feature[:1] == "w":
-        # Word n-grams carry the word's edges as spaces; show them.
-        body = body.replace(" ", "␣")
-    return f"{body}  ({kind})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +76,6 @@ def run(args: argparse.Namespace) -> int:
             if not feats:
                 lines.append("  (no feature of this query carries weight for it)")
             for feature, value in feats:
-                lines.append(f"  {value:+8.4f}  {_feature_text(feature)}")
+                lines.append(f"  {value:+8.4f}  {describe_feature(feature)}")
         out.write("\n".join(lines) + "\n")
     return EXIT_OK

@@ -15,6 +15,8 @@ from ._util import (
 )
 
 COMMANDS = ("score",)
+#: Keys every output record has; a kept input column may not take them.
+_OWN_KEYS = ("line", "id", "text", "scores", "flagged")
 
 
 def add_parser(sub: Any) -> None:
@@ -29,6 +31,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
     p.add_argument("--fail-on", action="append", default=[], metavar="CATEGORY",
                    help="exit 1 if any query is flagged for CATEGORY (repeatable)")
+    p.add_argument("--keep-columns", action="store_true",
+                   help="copy a table's other columns (a timestamp, a market, ...) to each output record, "
+                   "e.g. for 'searchsafe dashboard'")
     p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE, metavar="N",
                    help=f"queries scored per batch (default: {BATCH_SIZE})")
     add_query_input(p)
@@ -58,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
     flagged_counts = np.zeros(len(cats), dtype=np.int64)
     n = 0
     with output(args.out) as out, progress(args, desc="scoring") as bar:
-        for block in batched(iter_queries(args.input, args.format, args.text_column, args.id_column, args.encoding),
-                              args.batch_size):
+        queries = iter_queries(args.input, args.format, args.text_column, args.id_column, args.encoding,
+                               keep_columns=args.keep_columns)
+        for block in batched(queries, args.batch_size):
             P = clf.score_batch([q.text for q in block])
             F = P >= thresholds
             flagged_counts += F.sum(axis=0)
@@ -69,9 +75,15 @@ def run(args: argparse.Namespace) -> int:
                 if q.id is not None:
                     rec["id"] = q.id
                 rec["text"] = q.text
+                for k, v in (q.columns or {}).items():
+                    if k in _OWN_KEYS:
+                        raise CliError(f"{q.where}: --keep-columns: the input's column {k!r} would overwrite the "
+                                       "output's own; rename it")
+                    rec[k] = v
                 rec["scores"] = {c: round(float(x), 6) for c, x in zip(cats, p)}
                 rec["flagged"] = [c for c, x in zip(cats, f) if x]
-                lines.append(json.dumps(rec, ensure_ascii=False))
+                # default=str: Parquet hands over timestamps and dates as Python objects.
+                lines.append(json.dumps(rec, ensure_ascii=False, default=str))
             out.write("\n".join(lines) + "\n")
             out.flush()
             n += len(block)
