@@ -287,12 +287,17 @@ def load(
     *,
     japanese_backend: str | None = None,
     korean_backend: str | None = None,
+    sha256: str | None = None,
+    public_key: Any = None,
 ) -> Classifier:
     """Load a classifier: the bundled default model, or the model directory at *path*.
 
-    Every file's sha256 is checked against the manifest before anything is
-    read; a tampered, truncated or newer-format model raises
-    :class:`searchsafe.ModelError`. Nothing is unpickled.
+    The manifest is validated against a strict schema and every file's sha256
+    is checked against it; the arrays are checked (shapes, finite numbers)
+    before they are used. A damaged, truncated, inconsistent or newer-format
+    model raises :class:`searchsafe.ModelError`. Nothing is unpickled. The
+    manifest's hashes only detect damage: to refuse a model that someone
+    rewrote together with its manifest, pin its digest or check its signature.
 
     Parameters
     ----------
@@ -301,6 +306,12 @@ def load(
     japanese_backend, korean_backend : str, optional
         Tokenizer backends to use instead of the ones the model was trained with
         (a warning says that scores will shift).
+    sha256 : str, optional
+        Pin the model: the canonical digest of the whole directory (printed by
+        ``searchsafe verify``) must be this one.
+    public_key : path-like, bytes or Ed25519PublicKey, optional
+        Require a valid ``signature.ed25519`` from this key (``searchsafe sign``;
+        needs the ``cryptography`` package, ``pip install 'searchsafe[sign]'``).
 
     Examples
     --------
@@ -316,4 +327,5 @@ def load(
                 f"the default model is missing at {path}; reinstall searchsafe, "
                 "or build it with `python models/build_default.py`"
             )
-    return Classifier(read_model(path), japanese_backend=japanese_backend, korean_backend=korean_backend)
+    model = read_model(path, sha256=sha256, public_key=public_key)
+    return Classifier(model, japanese_backend=japanese_backend, korean_backend=korean_backend)
