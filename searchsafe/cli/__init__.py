@@ -10,7 +10,8 @@ Commands (``searchsafe COMMAND --help`` for each)::
     sample     MODEL DATA --n N       a stratified, reproducible audit sample as CSV
     agreement  LABELS...              inter-annotator agreement (Cohen's / Fleiss' kappa)
     info       [MODEL]                a model's manifest: versions, thresholds, metrics
-    verify     MODEL                  check a model's hashes and compatibility
+    verify     MODEL                  check a model's hashes and compatibility; pin it (--sha256)
+    sign       MODEL --key KEY        sign a model directory with an Ed25519 key
 
 Wherever a MODEL is expected, ``default`` names the bundled model; anything
 else is a model directory. Data goes to stdout, messages to stderr, and ``-``
@@ -27,7 +28,8 @@ Exit codes: 0 success; 1 a ``score --fail-on`` category was flagged, ``diff``
 found disagreements, or ``agreement --min-kappa`` was not reached; 2 bad
 input or usage (one line ``searchsafe: error: <file>:<line>: <problem>`` on
 stderr, and no output file is left half-written); 3 ``verify`` found a
-problem; 130 interrupted; 141 stdout was closed early (``| head``).
+problem; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM; temporary files are
+removed as for Ctrl-C); 141 stdout was closed early (``| head``).
 
 Examples
 --------
@@ -43,18 +45,23 @@ import contextlib
 import os
 import sys
 
-import numpy as np
+try:
+    import numpy as np
 
-from . import agreement, diff, evaluate, explain, info, sample, score, train
+    from . import agreement, diff, evaluate, explain, info, sample, score, sign, train
+except KeyboardInterrupt:  # Ctrl-C while the command is still starting: no traceback
+    print("searchsafe: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
+
 from ._util import (
-    EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_FAILED,
+    EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_VERIFY_FAILED,
     CliError, Parser, one_line,
 )
 
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
 
 #: The command families, in the order ``--help`` lists them. Add a family here.
-FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info)
+FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sign)
 COMMANDS = tuple(name for family in FAMILIES for name in family.COMMANDS)
 
 
@@ -89,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         0 ok, 1 something was found (``--fail-on``, ``diff``, ``--min-kappa``),
-        2 bad input or usage, 3 ``verify`` failed, 130 interrupted, 141 broken pipe.
+        2 bad input or usage, 3 ``verify`` failed, 130 interrupted, 141 broken pipe,
+        143 terminated.
     """
     from .._data import DataError
     from .._errors import SearchsafeError
@@ -112,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # A steep calibration can push a logit past float32's exp range; the
         # score is then exactly 0.0 or 1.0, which is right, so say nothing.
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"), _terminate_like_interrupt():
             return args.func(args)
+    except _Terminated:
+        print("searchsafe: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except CliError as exc:
         message, code = str(exc), exc.code
     except (DataError, SearchsafeError) as exc:
@@ -134,6 +145,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     print(f"searchsafe: error: {one_line(message)}", file=sys.stderr)
     return code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is so that its clean-up runs as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt():
+    # Temporary files are removed by the same `except BaseException` paths
+    # that handle Ctrl-C; a handler can only be set from the main thread.
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

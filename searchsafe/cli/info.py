@@ -28,12 +28,21 @@ def add_parser(sub: Any) -> None:
 
     # verify
     p = sub.add_parser("verify", help="check a model's files, hashes and compatibility (exit 3 on failure)",
-                       description="Check that a model directory is complete and untampered (every file's sha256), "
-                       "readable by this searchsafe, loadable with the installed tokenizers, and scores sanely. "
-                       "Exits 3 on failure.")
+                       description="Check that a model directory is complete and undamaged (a strict manifest, "
+                       "every file's sha256, well-formed finite weights, a loadable sentencepiece model), readable "
+                       "by this searchsafe, loadable with the installed tokenizers, and scores sanely; print its "
+                       "digest. The manifest's hashes catch damage, not someone who rewrites a file and the "
+                       "manifest together: pin the digest (--sha256) or check a signature (--public-key) for "
+                       "that. Exits 3 on failure.")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--strict", action="store_true",
                    help="also fail when the installed tokenizer versions differ from the model's")
+    p.add_argument("--sha256", metavar="DIGEST",
+                   help="pin the model: fail unless the digest of the whole directory is DIGEST "
+                   "(the 'digest:' line of a verify you trust)")
+    p.add_argument("--public-key", metavar="PUB.pem",
+                   help="fail unless MODEL/signature.ed25519 is a valid signature by this Ed25519 key "
+                   "(searchsafe sign; needs the cryptography package)")
     p.set_defaults(func=run_verify)
 
 
@@ -90,7 +99,7 @@ def run_verify(args: argparse.Namespace) -> int:
     """Check a model directory; exit 3 on the first problem."""
     from .._classifier import Classifier
     from .._errors import SearchsafeError
-    from .._modelio import FORMAT_VERSION, read_manifest, read_model, verify_files
+    from .._modelio import FORMAT_VERSION, model_digest, read_manifest, read_model, verify_files
 
     path = model_path(args.model)
     if args.model != DEFAULT_MODEL and not path.exists():
@@ -99,10 +108,15 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         manifest = read_manifest(path)
         out.write(f"ok  manifest: format version {manifest['format_version']} "
-                  f"(this searchsafe reads up to {FORMAT_VERSION})\n")
+                  f"(this searchsafe reads up to {FORMAT_VERSION}), schema valid\n")
         verify_files(path, manifest)
         out.write(f"ok  files: {len(manifest['files'])} match their sha256 in the manifest\n")
-        data = read_model(path)
+        data = read_model(path, sha256=args.sha256, public_key=args.public_key)
+        digest = model_digest(path)
+        if args.sha256:
+            out.write(f"ok  pinned: the directory's digest is the pinned sha256:{digest}\n")
+        if args.public_key:
+            out.write(f"ok  signature: signed by {args.public_key}\n")
         bad = [c for c, t in zip(data.categories, data.thresholds) if not 0.0 < float(t) < 1.0]
         if bad:
             raise CliError(f"{path}: threshold of {bad[0]!r} is outside (0, 1)", EXIT_VERIFY_FAILED)
@@ -131,6 +145,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise
     except (SearchsafeError, ImportError, OSError, ValueError) as exc:
         raise CliError(str(exc), EXIT_VERIFY_FAILED) from None
+    out.write(f"digest: sha256:{digest}  (pin it: searchsafe verify MODEL --sha256 {digest})\n")
     out.write(f"verified {path}\n")
     return EXIT_OK
 
