@@ -235,3 +235,18 @@ def test_train_force_replaces_in_place_and_follows_the_umask(capsys, tmp_path: P
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
     assert leftovers(out.parent) == []
+
+
+def test_info_reads_odd_informational_keys(capsys, model_dir: Path) -> None:
+    mpath = model_dir / "manifest.json"
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    manifest["metrics"] = {"test": {"overall": "n/a", "hard_negatives": 3}, "dev": {"overall": {"categories": []}}}
+    manifest["training"] = {"n_train": [1], "threshold_source": {"a": 1}}
+    manifest["tokenizers"] = {"japanese": "ipadic"}
+    manifest["prevalence"] = {"ja": 0.1}
+    mpath.write_text(json.dumps(manifest), encoding="utf-8")
+    code, out, err = run(capsys, "info", model_dir)
+    assert (code, err) == (0, "")
+    assert "categories (8):  precision / recall / F1 on test" in out
+    code, out, _ = run(capsys, "info", model_dir, "--json")
+    assert code == 0 and json.loads(out)["prevalence"] == {"ja": 0.1}

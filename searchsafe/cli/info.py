@@ -57,14 +57,17 @@ def run_info(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps({"path": str(path), **manifest}, ensure_ascii=False, indent=2) + "\n")
         return EXIT_OK
+    # The schema fixes the types of what the loader acts on; what is only
+    # information (training, metrics) may hold anything, so read it defensively.
     training = manifest.get("training", {})
     metrics = manifest.get("metrics", {})
-    split = next((s for s in ("test", "dev") if s in metrics), None)
+    split = next((s for s in ("test", "dev") if isinstance(_get(metrics, s), dict)), None)
     lines = [
         f"name:       {manifest.get('name', '-')}",
         f"path:       {path}",
         f"format:     {manifest.get('format')} version {manifest.get('format_version')}",
-        f"trained:    {training.get('n_train', '-')} rows; thresholds from {training.get('threshold_source', '-')}"
+        f"trained:    {_get(training, 'n_train', default='-')} rows; thresholds from "
+        f"{_get(training, 'threshold_source', default='-')}"
         + (f"; {training['mode']}" if "mode" in training else ""),
     ]
     if "command" in training:
@@ -72,27 +75,35 @@ def run_info(args: argparse.Namespace) -> int:
     versions = manifest.get("versions", {})
     lines.append("versions:   " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
     for lang, tok in manifest.get("tokenizers", {}).items():
-        lines.append(f"tokenizer:  {lang}: " + ", ".join(f"{k} {v}" for k, v in tok.items()))
+        if isinstance(tok, dict):
+            lines.append(f"tokenizer:  {lang}: " + ", ".join(f"{k} {v}" for k, v in tok.items()))
     lines.append(f"weights:    {manifest.get('n_weights', '-')} rows; features {manifest.get('features', {})}")
-    header = f"categories ({len(manifest.get('categories', []))}):"
+    header = f"categories ({len(manifest['categories'])}):"
     if split:
         header += f"  precision / recall / F1 on {split}"
     lines.append(header)
-    for c in manifest.get("categories", []):
-        line = f"  {c:<20} threshold {manifest.get('thresholds', {}).get(c, float('nan')):.4f}"
-        m = metrics.get(split, {}).get("overall", {}).get("categories", {}).get(c) if split else None
-        if m:
+    for c in manifest["categories"]:
+        line = f"  {c:<20} threshold {manifest['thresholds'][c]:.4f}"
+        m = _get(metrics, split, "overall", "categories", c) if split else None
+        if isinstance(m, dict) and all(isinstance(m.get(k), (int, float)) for k in ("precision", "recall", "f1")):
             line += f"   {m['precision']:.3f} / {m['recall']:.3f} / {m['f1']:.3f}"
         lines.append(line)
     for s in ("dev", "test"):
-        if s in metrics:
-            hn = metrics[s].get("hard_negatives", {})
-            lines.append(f"{s + ':':<11} macro-F1 {metrics[s]['overall'].get('macro_f1')}, "
-                         f"hard negatives flagged {hn.get('false_positive_rate')}")
-    for name, digest in manifest.get("files", {}).items():
+        if isinstance(_get(metrics, s), dict):
+            lines.append(f"{s + ':':<11} macro-F1 {_get(metrics, s, 'overall', 'macro_f1')}, "
+                         f"hard negatives flagged {_get(metrics, s, 'hard_negatives', 'false_positive_rate')}")
+    for name, digest in manifest["files"].items():
         lines.append(f"file:       {name} sha256 {digest}")
     sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK
+
+
+def _get(value: Any, *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value
 
 
 def run_verify(args: argparse.Namespace) -> int:
