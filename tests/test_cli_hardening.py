@@ -132,7 +132,7 @@ def test_verify_prints_the_digest_and_pins_it(capsys, model_dir: Path) -> None:
     digest = model_digest(model_dir)
     code, out, _ = run(capsys, "verify", model_dir)
     assert code == 0
-    assert f"digest: sha256:{digest}  (pin it: searchsafe verify MODEL --sha256 {digest})\n" in out
+    assert f"digest: sha256:{digest} (pin it with --sha256)\n" in out
     code, out, _ = run(capsys, "verify", model_dir, "--sha256", digest)
     assert code == 0 and f"ok  pinned: the directory's digest is the pinned sha256:{digest}\n" in out
     mpath = model_dir / "manifest.json"

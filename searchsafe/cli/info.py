@@ -119,7 +119,7 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         manifest = read_manifest(path)
         out.write(f"ok  manifest: format version {manifest['format_version']} "
-                  f"(this searchsafe reads up to {FORMAT_VERSION}), schema valid\n")
+                  f"(this searchsafe reads up to {FORMAT_VERSION})\n")
         verify_files(path, manifest)
         out.write(f"ok  files: {len(manifest['files'])} match their sha256 in the manifest\n")
         data = read_model(path, sha256=args.sha256, public_key=args.public_key)
@@ -156,7 +156,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise
     except (SearchsafeError, ImportError, OSError, ValueError) as exc:
         raise CliError(str(exc), EXIT_VERIFY_FAILED) from None
-    out.write(f"digest: sha256:{digest}  (pin it: searchsafe verify MODEL --sha256 {digest})\n")
+    out.write(f"digest: sha256:{digest} (pin it with --sha256)\n")
     out.write(f"verified {path}\n")
     return EXIT_OK
 
