@@ -126,3 +126,22 @@ def _shared() -> searchsafe.Classifier:
     if not _CLF:
         _CLF.append(searchsafe.load())
     return _CLF[0]
+
+
+def test_memory_benchmark_quick_mode_runs(tmp_path) -> None:
+    # Shape only, never the numbers: those come from the full run in benchmarks/README.md.
+    import json
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "memory.json"
+    proc = subprocess.run([sys.executable, str(repo / "benchmarks" / "memory.py"), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    res = json.loads(out.read_text(encoding="utf-8"))
+    for kind in ("ordinary", "adversarial"):
+        assert res[kind]["n"] == 2000 and res[kind]["peak_rss_mb"] >= res[kind]["peak_rss_after_load_mb"] > 0
+    assert res["adversarial"]["mean_chars"] == MAX_QUERY_CHARS
+    assert res["flat"] == (res["peak_ratio"] <= res["flat_ratio_target"])
+    assert "adversarial / ordinary peak" in proc.stdout
