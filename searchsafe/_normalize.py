@@ -85,17 +85,20 @@ def squeeze(text: str) -> str:
 
 
 def _squeezed_prefix(text: str) -> str:
-    # squeeze() of a prefix is a prefix of squeeze() of the whole text (every
-    # rule acts on runs, and a cut run maps to a prefix of the full run's
-    # image), so reading a growing window until MAX_QUERY_CHARS characters
-    # survive gives the same cut as squeezing everything, at a cost linear in
-    # the padding actually read.
+    # Every rule of squeeze() acts on runs, so cutting the raw text can only
+    # change the image of the last run, which is at most five characters
+    # (" " + three symbols + " "). Reading a growing window until that many
+    # more than MAX_QUERY_CHARS survive therefore gives the same cut as
+    # squeezing everything, at a cost linear in the padding actually read.
     window = _RAW_WINDOW
     while True:
         out = squeeze(text[:window])
-        if window >= len(text) or len(out) >= MAX_QUERY_CHARS:
+        if window >= len(text) or len(out) >= MAX_QUERY_CHARS + _LAST_RUN_IMAGE:
             return out[:MAX_QUERY_CHARS]
         window *= 4
+
+
+_LAST_RUN_IMAGE = 5
 
 
 # NFKC turns compatibility jamo (ㅈ) into conjoining ones (U+110C) that render

@@ -171,13 +171,36 @@ def test_invisible_table_matches_unicodedata() -> None:
     assert {cp for cp in range(0x110000) if table.match(chr(cp))} == expected
 
 
-@given(st.text(alphabet=st.one_of(invisible, st.sampled_from(list("자살ㅋ死に!? .")), st.characters()), max_size=3000))
-@settings(max_examples=300, deadline=None)
-def test_cut_reads_a_window_like_the_whole_text(text: str) -> None:
-    # The growing raw window must give the same cut as squeezing everything.
-    from searchsafe._normalize import _squeezed_prefix
+@given(st.text(alphabet=st.one_of(invisible, st.sampled_from(list("자살ㅋ死に!? .")), st.characters()), max_size=3000),
+       st.integers(1, 300))
+@settings(max_examples=400, deadline=None)
+def test_cut_reads_a_window_like_the_whole_text(text: str, window: int) -> None:
+    # The growing raw window must give the same cut as squeezing everything,
+    # wherever the window ends (inside a blank, symbol or repeated run).
+    from searchsafe import _normalize
 
-    assert _squeezed_prefix(text) == squeeze(text)[:MAX_QUERY_CHARS]
+    old = _normalize._RAW_WINDOW
+    try:
+        _normalize._RAW_WINDOW = window
+        assert _normalize._squeezed_prefix(text) == squeeze(text)[:MAX_QUERY_CHARS]
+    finally:
+        _normalize._RAW_WINDOW = old
+
+
+@pytest.mark.parametrize("content", range(250, 257))
+@pytest.mark.parametrize("unit", ["! ", " !", "!", "x!!!!!", "ㅋ", " "])
+def test_cut_at_a_run_boundary(content: int, unit: str) -> None:
+    # A padding run straddling the cut, read through windows that end inside it.
+    from searchsafe import _normalize
+
+    text = "가나" * (content // 2) + "가" * (content % 2) + unit * 40 + "다"
+    old = _normalize._RAW_WINDOW
+    try:
+        for window in range(content, content + 12):
+            _normalize._RAW_WINDOW = window
+            assert _normalize._squeezed_prefix(text) == squeeze(text)[:MAX_QUERY_CHARS]
+    finally:
+        _normalize._RAW_WINDOW = old
 
 
 @given(st.text(alphabet=st.one_of(invisible, st.sampled_from(list("자살ㅋ死に!?_ .")), st.characters()), max_size=60))
