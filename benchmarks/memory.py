@@ -1,13 +1,15 @@
 """Peak memory when the input is hostile: 1M unique long words beside 1M ordinary queries.
 
-    python benchmarks/memory.py                 # 1,000,000 queries of each kind (about 40 minutes)
+    python benchmarks/memory.py                 # 1,000,000 queries of each kind (an hour of CPU)
     python benchmarks/memory.py --quick         # 2,000 of each (seconds; what CI runs)
-    python benchmarks/memory.py --n 100000 --json out.json
+    python benchmarks/memory.py --n 1000000 --n-adversarial 50000 --json out.json
 
 Each kind is scored in a fresh interpreter that loads the default model and
 streams its queries through ``Classifier.score_batch`` in batches of 1,000,
 the way ``searchsafe score`` does; the child reports its peak RSS (``VmHWM``)
-after load and after the stream. *Ordinary* queries are unique real-length
+after load, at ten checkpoints along the stream and at its end, so a flat
+curve is visible and not only a final number. The two children run at the
+same time (one core each). *Ordinary* queries are unique real-length
 queries from ``data/`` (``QueryPool``: originals, then recombined), written to
 a temporary file the child reads line by line. *Adversarial* queries are
 unique 256-character words of random Hangul and kanji (no spaces, so each is
@@ -67,6 +69,8 @@ def child(kind: str, n: int, source: str | None) -> dict[str, Any]:
     stream = adversarial(n) if kind == "adversarial" else _lines(str(source))
     t0 = time.perf_counter()
     done = flagged = 0
+    every = max(BATCH, n // 10)
+    checkpoints: list[list[float]] = []
     batch: list[str] = []
     for q in stream:
         batch.append(q)
@@ -74,6 +78,9 @@ def child(kind: str, n: int, source: str | None) -> dict[str, Any]:
             flagged += int(clf.predict_batch(batch).any(axis=1).sum())
             done += len(batch)
             batch = []
+            if done % every == 0:
+                checkpoints.append([done, round(rss_mb(), 1)])
+                C.log(f"memory: {kind} {done}/{n}, peak RSS {checkpoints[-1][1]} MB")
     if batch:
         flagged += int(clf.predict_batch(batch).any(axis=1).sum())
         done += len(batch)
@@ -91,21 +98,27 @@ def child(kind: str, n: int, source: str | None) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "queries_per_s": round(done / seconds, 1) if seconds else None,
         "flagged": flagged,
+        "checkpoints": checkpoints,
     }
 
 
-def _run_child(kind: str, n: int, source: str | None) -> dict[str, Any]:
+def _start_child(kind: str, n: int, source: str | None) -> subprocess.Popen:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--n", str(n)]
     if source:
         cmd += ["--source", source]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=C.child_env(), check=False)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=C.child_env())
+
+
+def _result(kind: str, proc: subprocess.Popen) -> dict[str, Any]:
+    out, _ = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"memory child {kind} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"memory child {kind} failed with exit {proc.returncode}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
-def run(quick: bool = False, n: int | None = None) -> dict[str, Any]:
+def run(quick: bool = False, n: int | None = None, n_adversarial: int | None = None) -> dict[str, Any]:
     n = n or (2_000 if quick else 1_000_000)
+    n_adv = n_adversarial or n
     C.log(f"memory: writing {n} ordinary queries")
     pool = C.QueryPool()
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
@@ -116,17 +129,26 @@ def run(quick: bool = False, n: int | None = None) -> dict[str, Any]:
             chars += sum(map(len, qs))
             f.write("\n".join(qs) + "\n")
     try:
-        C.log("memory: scoring ordinary queries")
-        ordinary = _run_child("ordinary", n, ordinary_file)
+        C.log(f"memory: scoring {n} ordinary queries and {n_adv} adversarial words, each in its own process")
+        procs = {"ordinary": _start_child("ordinary", n, ordinary_file),
+                 "adversarial": _start_child("adversarial", n_adv, None)}
+        ordinary = _result("ordinary", procs["ordinary"])
+        hostile = _result("adversarial", procs["adversarial"])
         ordinary["mean_chars"] = round(chars / n, 1)
-        C.log("memory: scoring adversarial words")
-        hostile = _run_child("adversarial", n, None)
         hostile["mean_chars"] = float(len(next(adversarial(1))))
     finally:
+        for proc in locals().get("procs", {}).values():
+            if proc.poll() is None:
+                proc.kill()
         os.unlink(ordinary_file)
     ratio = hostile["peak_rss_mb"] / ordinary["peak_rss_mb"]
+    command = "python benchmarks/memory.py" + (" --quick" if quick else "")
+    if not quick and n != 1_000_000:
+        command += f" --n {n}"
+    if n_adversarial and n_adversarial != n:
+        command += f" --n-adversarial {n_adversarial}"
     return {
-        "command": "python benchmarks/memory.py" + (" --quick" if quick else "") + (f" --n {n}" if n not in (2_000, 1_000_000) else ""),
+        "command": command,
         "n": n,
         "batch": BATCH,
         "ordinary": ordinary,
@@ -142,11 +164,13 @@ def tables(res: dict[str, Any]) -> str:
     rows = []
     for kind in ("ordinary", "adversarial"):
         r = res[kind]
+        curve = ", ".join(f"{C.fmt_int(k)}: {C.fmt(v)}" for k, v in r.get("checkpoints", []))
         rows.append([kind, C.fmt_int(r["n"]), C.fmt(r["mean_chars"]), C.fmt(r["peak_rss_after_load_mb"]),
-                     C.fmt(r["peak_rss_mb"]), C.fmt_int(r["queries_per_s"]), C.fmt_int(r["word_table_entries"])])
+                     C.fmt(r["peak_rss_mb"]), C.fmt_int(r["queries_per_s"]), C.fmt_int(r["word_table_entries"]),
+                     curve or "-"])
     table = C.markdown_table(
         ["input", "queries", "mean chars", "peak RSS after load (MB)", "peak RSS after stream (MB)",
-         "queries/s", "word-table entries"], rows)
+         "queries/s", "word-table entries", "peak RSS (MB) after N queries"], rows)
     verdict = (f"adversarial / ordinary peak: {res['peak_ratio']:.2f} "
                f"({'flat' if res['flat'] else 'NOT flat'}; target <= {res['flat_ratio_target']})")
     return f"{table}\n\n{verdict}\n"
@@ -158,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2,000 queries of each kind")
     ap.add_argument("--n", type=int, help="queries of each kind (default 1,000,000)")
+    ap.add_argument("--n-adversarial", type=int, help="adversarial words, when fewer than --n (they cost 10x more)")
     ap.add_argument("--json", help="also write the result as JSON to this file")
     ap.add_argument("--child", choices=("ordinary", "adversarial"), help=argparse.SUPPRESS)
     ap.add_argument("--source", help=argparse.SUPPRESS)
@@ -165,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.n, args.source)))
         return 0
-    res = run(quick=args.quick, n=args.n)
+    res = run(quick=args.quick, n=args.n, n_adversarial=args.n_adversarial)
     print(tables(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
