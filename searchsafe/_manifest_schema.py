@@ -133,16 +133,21 @@ def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
     return isinstance(value, kind)
 
 
-def _feature_types() -> dict[str, type]:
+def _feature_types() -> dict[str, tuple[type, ...] | None]:
+    """Each FeatureConfig field's allowed JSON types, from its annotation (None: any, left to validate())."""
     from ._features import FeatureConfig
 
-    types = {}
+    types: dict[str, tuple[type, ...] | None] = {}
     for f in dataclasses.fields(FeatureConfig):
         annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        if annotation not in _ANNOTATION_TYPES:
-            raise TypeError(f"FeatureConfig.{f.name}: annotation {annotation!r} has no manifest type")
-        types[f.name] = _ANNOTATION_TYPES[annotation]
+        names = [part.strip() for part in annotation.replace("Optional[", "").rstrip("]").split("|")]
+        kinds = [type(None) if n == "None" else _ANNOTATION_TYPES.get(n) for n in names]
+        types[f.name] = None if any(k is None for k in kinds) else tuple(kinds)  # type: ignore[misc]
     return types
+
+
+def _describe(kinds: tuple[type, ...]) -> str:
+    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
 
 
 def validate_features(features: Any, where: str) -> dict[str, Any]:
@@ -158,9 +163,13 @@ def validate_features(features: Any, where: str) -> dict[str, Any]:
             raise ModelError(f"{where}: unknown feature setting {key!r}; this searchsafe knows "
                              f"{', '.join(types)} (a newer searchsafe may have written it)")
         expected = types[key]
-        ok = _is(value, (int, float)) if expected is float else _is(value, expected)
-        if not ok:
-            raise ModelError(f"{where}: features.{key} must be {expected.__name__}; got {_type_name(value)} {value!r}")
+        if expected is None:
+            continue
+        # A float field takes JSON integers too (1 is 1.0); bool never passes for a number.
+        allowed = expected + ((int,) if float in expected else ())
+        if not _is(value, allowed):
+            raise ModelError(f"{where}: features.{key} must be {_describe(expected)}; "
+                             f"got {_type_name(value)} {value!r}")
     missing = [k for k in FORMAT_1_FEATURES if k in types and k not in features]
     if missing:
         raise ModelError(f"{where}: features lack {', '.join(missing)}")

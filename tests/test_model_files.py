@@ -140,7 +140,8 @@ def test_a_feature_field_added_later_is_typed_from_featureconfig(model_dir: Path
     from searchsafe import _features, _manifest_schema
 
     base = _features.FeatureConfig
-    extended = dataclasses.make_dataclass("FeatureConfig", [("shiny", bool, dataclasses.field(default=False))],
+    extended = dataclasses.make_dataclass("FeatureConfig", [("shiny", "bool", dataclasses.field(default=False)),
+                                                            ("ratio", "float | None", dataclasses.field(default=None))],
                                           bases=(base,), frozen=True)
     manifest = _manifest(model_dir)
     manifest["features"]["shiny"] = "yes"
@@ -154,6 +155,10 @@ def test_a_feature_field_added_later_is_typed_from_featureconfig(model_dir: Path
         assert _manifest_schema.validate_features(manifest["features"], "m.json")["shiny"] is True
         del manifest["features"]["shiny"]
         assert _manifest_schema.validate_features(manifest["features"], "m.json")["shiny"] is False
+        for ok in (1, 0.5, None):
+            assert _manifest_schema.validate_features({**manifest["features"], "ratio": ok}, "m.json")["ratio"] == ok
+        with pytest.raises(ModelError, match=r"features\.ratio must be float or null; got bool True$"):
+            _manifest_schema.validate_features({**manifest["features"], "ratio": True}, "m.json")
     finally:
         mp.undo()
 
