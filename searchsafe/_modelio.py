@@ -405,8 +405,10 @@ def sign_model(path: str | os.PathLike[str], private_key: str | os.PathLike[str]
         raise ModelError(f"{where}: not an unencrypted PEM private key: {exc}") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise ModelError(f"{where}: not an Ed25519 private key")
-    signature = key.sign(_signed_message(model_digest(path)))
     target = path / SIGNATURE
+    # A temporary file a killed signer left inside the directory would change its digest.
+    remove_stale_siblings(target)
+    signature = key.sign(_signed_message(model_digest(path)))
     fd, tmp = tempfile.mkstemp(prefix=f".{SIGNATURE}.tmp-{os.getpid()}-", dir=path)
     try:
         with _naming(target), os.fdopen(fd, "w", encoding="ascii") as f:
