@@ -10,12 +10,29 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._categories import CATEGORIES
-from ._classifier import Classifier, load
-from ._errors import BackendUnavailableError, InvalidParameterError, ModelError, SearchsafeError
-from ._lang import LANGUAGES, detect_language
-from ._normalize import MAX_QUERY_CHARS, normalize
-from ._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
+
+def _interrupted_import() -> None:
+    # Ctrl-C while the `searchsafe` command is still importing numpy and the
+    # tokenizers would end in a traceback before main() can catch it.
+    import sys
+
+    argv = getattr(sys, "orig_argv", sys.argv)
+    command = bool(sys.argv) and sys.argv[0].rsplit("/", 1)[-1] == "searchsafe"
+    if command or argv[1:3] == ["-m", "searchsafe"]:
+        print("searchsafe: interrupted", file=sys.stderr)
+        raise SystemExit(130)
+
+
+try:
+    from ._categories import CATEGORIES
+    from ._classifier import Classifier, load
+    from ._errors import BackendUnavailableError, InvalidParameterError, ModelError, SearchsafeError
+    from ._lang import LANGUAGES, detect_language
+    from ._normalize import MAX_QUERY_CHARS, normalize
+    from ._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
+except KeyboardInterrupt:
+    _interrupted_import()
+    raise
 
 
 __all__ = [

@@ -20,6 +20,11 @@ __all__ = ["Classifier", "load", "default_model_path"]
 
 # Queries scored together in one pass of score_batch.
 _CHUNK = 4096
+# Feature strings held at once: a chunk of long queries is scored in pieces of
+# about this many features, so working memory does not grow with query length.
+_FEATURE_BUDGET = 1 << 17
+# Queries whose features are extracted before the budget is checked again.
+_SLICE = 64
 
 
 class Classifier:
@@ -94,17 +99,31 @@ class Classifier:
         return int(self._row_of[zlib.crc32(feature.encode("utf-8")) & self._mask])
 
     def _scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
-        lists = self._extractor.feature_lists(items, lang)
-        n, k = len(lists), len(self.categories)
+        n, k = len(items), len(self.categories)
         out = np.zeros((n, k), dtype=np.float32)
+        pending: list[list[str]] = []
+        held = start = 0
+        for first in range(0, n, _SLICE):
+            lists = self._extractor.feature_lists(items[first : first + _SLICE], lang)
+            pending.extend(lists)
+            held += sum(map(len, lists))
+            if held >= _FEATURE_BUDGET or first + _SLICE >= n:
+                self._score_lists(pending, out[start : start + len(pending)])
+                start += len(pending)
+                pending, held = [], 0
+        return out
+
+    def _score_lists(self, lists: list[list[str]], out: np.ndarray) -> None:
+        n = len(lists)
         lengths = np.fromiter(map(len, lists), dtype=np.int64, count=n)
         nonempty = lengths > 0
         if not nonempty.any():
-            return out
+            return
         feats = list(itertools.chain.from_iterable(lists))
         # CRC-32 in C over the whole batch, then one numpy gather: cheaper than
         # any dict of features, and memory stays flat however many queries pass.
         buckets = np.fromiter(map(zlib.crc32, map(str.encode, feats)), dtype=np.int64, count=len(feats))
+        del feats
         flat = self._row_of[buckets & self._mask]
         lengths = lengths[nonempty]
         starts = np.zeros(lengths.size, dtype=np.int64)
@@ -119,7 +138,6 @@ class Classifier:
         # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
         with np.errstate(over="ignore"):
             out[nonempty] = 1.0 / (1.0 + np.exp(-logits))
-        return out
 
     # -- public -----------------------------------------------------------
     def score_batch(self, queries: Iterable[str | None], *, lang: str | None = None) -> np.ndarray:
@@ -272,12 +290,17 @@ def load(
     *,
     japanese_backend: str | None = None,
     korean_backend: str | None = None,
+    sha256: str | None = None,
+    public_key: Any = None,
 ) -> Classifier:
     """Load a classifier: the bundled default model, or the model directory at *path*.
 
-    Every file's sha256 is checked against the manifest before anything is
-    read; a tampered, truncated or newer-format model raises
-    :class:`searchsafe.ModelError`. Nothing is unpickled.
+    The manifest is validated against a strict schema and every file's sha256
+    is checked against it; the arrays are checked (shapes, finite numbers)
+    before they are used. A damaged, truncated, inconsistent or newer-format
+    model raises :class:`searchsafe.ModelError`. Nothing is unpickled. The
+    manifest's hashes only detect damage: to refuse a model that someone
+    rewrote together with its manifest, pin its digest or check its signature.
 
     Parameters
     ----------
@@ -286,6 +309,12 @@ def load(
     japanese_backend, korean_backend : str, optional
         Tokenizer backends to use instead of the ones the model was trained with
         (a warning says that scores will shift).
+    sha256 : str, optional
+        Pin the model: the canonical digest of the whole directory (printed by
+        ``searchsafe verify``) must be this one.
+    public_key : path-like, bytes or Ed25519PublicKey, optional
+        Require a valid ``signature.ed25519`` from this key (``searchsafe sign``;
+        needs the ``cryptography`` package, ``pip install 'searchsafe[sign]'``).
 
     Examples
     --------
@@ -301,4 +330,5 @@ def load(
                 f"the default model is missing at {path}; reinstall searchsafe, "
                 "or build it with `python models/build_default.py`"
             )
-    return Classifier(read_model(path), japanese_backend=japanese_backend, korean_backend=korean_backend)
+    model = read_model(path, sha256=sha256, public_key=public_key)
+    return Classifier(model, japanese_backend=japanese_backend, korean_backend=korean_backend)

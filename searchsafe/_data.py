@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -53,21 +54,68 @@ def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
         return fmt
     name = str(path).lower()
     for suffix, f in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
-                      (".tsv", "tsv"), (".txt", "tsv"), (".parquet", "parquet"), (".pq", "parquet")):
+                      (".tsv", "tsv"), (".parquet", "parquet"), (".pq", "parquet")):
         if name.endswith(suffix) or name.endswith(suffix + ".gz"):
             return f
+    if name.endswith((".txt", ".txt.gz")):
+        # Elsewhere a .txt file is one query per line: it holds no labels.
+        raise DataError(f"{path}: a .txt file is one query per line and holds no labels; "
+                        f"name a labeled table .tsv, .csv or .jsonl, or pass --format ({', '.join(FORMATS)})")
     raise DataError(f"{path}: cannot tell the format from the file name; pass --format ({', '.join(FORMATS)})")
 
 
-def _open_text(path: Path, encoding: str = "utf-8"):
-    from ._encoding import python_encoding
+def _text_lines(path: Path, encoding: str = "utf-8") -> Iterator[str]:
+    """The decoded lines of a file (gzipped or not), endings kept; errors name the line."""
+    import gzip
+    import zlib
+
+    from ._encoding import decode_error_message, python_encoding
 
     codec = python_encoding(encoding)
-    if str(path).endswith(".gz"):
-        import gzip
+    name = str(path)
+    lineno = 0
+    try:
+        with (gzip.open(path, "rb") if name.endswith(".gz") else open(path, "rb")) as f:
+            # Decoded line by line, not through a text wrapper, so that a bad
+            # byte is reported on its line rather than at a buffer's offset.
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode(codec)
+                except UnicodeDecodeError:
+                    raise DataError(decode_error_message(name, encoding, lineno=lineno, raw=raw)) from None
+                yield line.lstrip("\ufeff") if lineno == 1 else line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{name}:{lineno + 1}: the gzip data is truncated or corrupt ({exc}); "
+                        f"{lineno} lines were read before it") from None
 
-        return gzip.open(path, "rt", encoding=codec, newline="")
-    return open(path, encoding=codec, newline="")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_INT_DIGITS = 4000
+
+
+def _int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _TooLong(len(text))
+    return int(text)
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def iter_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -76,34 +124,81 @@ def iter_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict[str,
         if not line.strip():
             continue
         try:
-            rec = json.loads(line.lstrip("\ufeff"))
+            rec = json.loads(line.lstrip("\ufeff"), parse_int=_int)
         except json.JSONDecodeError as exc:
             raise DataError(f"{name}:{lineno}: not valid JSON ({exc.msg})") from None
+        except _TooLong as exc:
+            raise DataError(f"{name}:{lineno}: a number of {exc.args[0]} digits; at most "
+                            f"{_MAX_INT_DIGITS} are read") from None
+        except RecursionError:
+            raise DataError(f"{name}:{lineno}: arrays or objects nested too deeply to read") from None
         if not isinstance(rec, dict):
             raise DataError(f"{name}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        # A \ud800 escape decodes to half a surrogate pair: no UTF-8 writer can
+        # write it back, so the line is refused here rather than in an output.
+        if "\\u" in line and _has_surrogate(rec):
+            raise DataError(f"{name}:{lineno}: a \\uD800-\\uDFFF escape that is not half of a surrogate pair; "
+                            "the line is not valid Unicode")
         yield lineno, rec
 
 
 def iter_delimited(stream: Iterable[str], delimiter: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)`` from CSV or TSV with a header line."""
-    reader = csv.reader(stream, delimiter=delimiter)
+    """Yield ``(line_number, record)`` from CSV or TSV with a header line.
+
+    TSV has no quoting: each line is split at tabs and a quote is a character
+    like any other. CSV follows RFC 4180; a quote left open is reported on the
+    line where it opened.
+    """
+    if delimiter == "\t":
+        yield from _iter_tsv(stream, name)
+        return
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    start = 1
     try:
         header = next(reader)
     except StopIteration:
         return
     except csv.Error as exc:
-        raise DataError(f"{name}:1: {exc}") from None
+        raise DataError(_csv_error(name, 1, reader.line_num, exc)) from None
     header = [h.strip().lstrip("\ufeff") for h in header]
-    try:
-        for row in reader:
-            lineno = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != len(header):
-                raise DataError(f"{name}:{lineno}: expected {len(header)} fields, got {len(row)}")
-            yield lineno, dict(zip(header, row))
-    except csv.Error as exc:
-        raise DataError(f"{name}:{reader.line_num}: {exc}") from None
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(_csv_error(name, start, reader.line_num, exc)) from None
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(header):
+            where = f"{name}:{start}" + (f"-{reader.line_num}" if reader.line_num > start else "")
+            raise DataError(f"{where}: expected {len(header)} fields, got {len(row)}"
+                            + ("; a quote opened on line " + str(start) + " may be unbalanced"
+                               if reader.line_num > start else ""))
+        yield start, dict(zip(header, row))
+
+
+def _csv_error(name: str, start: int, end: int, exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc) or end > start:
+        return (f"{name}:{start}: a quoted field opened on this line is not closed before "
+                f"{'the end of the file' if 'end of data' in str(exc) else 'line ' + str(end)} ({exc})")
+    return f"{name}:{start}: {exc}"
+
+
+def _iter_tsv(stream: Iterable[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    header: list[str] | None = None
+    for lineno, line in enumerate(stream, 1):
+        line = line.rstrip("\r\n")
+        if header is None:
+            header = [h.strip().lstrip("\ufeff") for h in line.split("\t")]
+            continue
+        if not line.strip():
+            continue
+        row = line.split("\t")
+        if len(row) != len(header):
+            raise DataError(f"{name}:{lineno}: expected {len(header)} tab-separated fields, got {len(row)}")
+        yield lineno, dict(zip(header, row))
 
 
 def iter_table(path: str | os.PathLike[str], fmt: str | None = None, *,
@@ -118,11 +213,14 @@ def iter_table(path: str | os.PathLike[str], fmt: str | None = None, *,
         raise DataError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
     if fmt in ("jsonl", "csv", "tsv"):
-        with _open_text(path, encoding) as f:
+        lines = _text_lines(path, encoding)
+        try:
             if fmt == "jsonl":
-                yield from iter_jsonl(f, str(path))
+                yield from iter_jsonl(lines, str(path))
             else:
-                yield from iter_delimited(f, "," if fmt == "csv" else "\t", str(path))
+                yield from iter_delimited(lines, "," if fmt == "csv" else "\t", str(path))
+        finally:
+            lines.close()
         return
     try:
         import pyarrow.parquet as pq

@@ -29,6 +29,12 @@ from ._tokenize import get_tokenizer
 __all__ = ["FeatureConfig", "FeatureExtractor", "Analysis"]
 
 
+# Per-entry and per-gram overheads of the word n-gram table, in bytes: a dict
+# slot with its str key, and a str object plus its list slot.
+_ENTRY_BYTES = 200
+_GRAM_BYTES = 88
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Settings that fix the feature space; stored in every model's manifest."""
@@ -97,7 +103,13 @@ class FeatureExtractor:
         A serialized sentencepiece model; None leaves piece features out.
     """
 
-    _WORD_CACHE = 1 << 16
+    #: Bytes the per-word n-gram table may hold (an estimate of the strings and
+    #: lists it keeps) before it starts over: bounded by size, not by count,
+    #: since one 256-character word costs what a hundred ordinary words do.
+    _WORD_CACHE_BYTES = 24 << 20
+    #: Words longer than this are never kept: they are pasted text or attacks,
+    #: they do not recur, and their n-grams are rebuilt in linear time anyway.
+    _WORD_CACHE_MAX_CHARS = 24
 
     def __init__(self, config: FeatureConfig, sentencepiece_model: bytes | None = None):
         config.validate()
@@ -107,7 +119,11 @@ class FeatureExtractor:
         self._ko = get_tokenizer(config.korean_backend, language="ko")
         self._sp_bytes = sentencepiece_model
         self._sp_local = threading.local()
+        # Two generations: when the young table is full it becomes the old
+        # one, and a word found there moves back, so frequent words survive.
         self._word_grams: dict[str, list[str]] = {}
+        self._old_grams: dict[str, list[str]] = {}
+        self._word_bytes = 0
 
     # -- text -------------------------------------------------------------
     def _sp(self):
@@ -136,18 +152,32 @@ class FeatureExtractor:
         # table: building them is the largest cost of a query. The lists are
         # never mutated, and a race only builds the same list twice.
         lo, hi = self.config.char_ngram_min, self.config.char_ngram_max
+        grams = self._old_grams.get(word)
+        if grams is not None:
+            self._keep(word, grams, hi)
+            return grams
         padded = " " + word + " "
         end = len(padded)
-        grams: list[str] = []
+        grams = []
         for n in range(lo, hi + 1):
             if n == 1:
                 grams.extend(["w" + ch for ch in word])
             else:
                 grams.extend(["w" + padded[i : i + n] for i in range(end - n + 1)])
-        if len(self._word_grams) >= self._WORD_CACHE:
-            self._word_grams.clear()
-        self._word_grams[word] = grams
+        if len(word) <= self._WORD_CACHE_MAX_CHARS:
+            self._keep(word, grams, hi)
         return grams
+
+    def _keep(self, word: str, grams: list[str], hi: int) -> None:
+        # CPython's size of the key, the list and each gram string, give or take
+        # a few bytes; a race between threads only misestimates by one word.
+        cost = _ENTRY_BYTES + 4 * len(word) + len(grams) * (_GRAM_BYTES + 4 * (hi + 1))
+        if self._word_bytes + cost > self._WORD_CACHE_BYTES // 2:
+            self._old_grams = self._word_grams
+            self._word_grams = {}
+            self._word_bytes = 0
+        self._word_grams[word] = grams
+        self._word_bytes += cost
 
     def _features(self, words: list[str], folded: str, tokens: list[str], lang: str, pieces: Sequence[str]) -> list[str]:
         cfg = self.config

@@ -236,9 +236,9 @@ BAD_INPUT = [
     ("output directory missing", ["score", "{d}/queries.txt", "--model", "{m}", "--out", "{d}/nodir/out.jsonl"],
      "{d}/nodir/out.jsonl: cannot write: no directory {d}/nodir"),
     ("no command", [], "choose a command: score, train, evaluate, explain, diff, sample, agreement, info, verify, "
-                       "sweep, dashboard, labelers, rca (see 'searchsafe --help')"),
+                       "sign, sweep, dashboard, labelers, rca (see 'searchsafe --help')"),
     ("unknown command", ["predict"], "unknown command 'predict'; choose one of: score, train, evaluate, explain, "
-                                     "diff, sample, agreement, info, verify, sweep, dashboard, labelers, rca "
+                                     "diff, sample, agreement, info, verify, sign, sweep, dashboard, labelers, rca "
                                      "(see 'searchsafe --help')"),
     ("train without --out", ["train", "{d}/train.csv"],
      "the following arguments are required: --out (see 'searchsafe train --help')"),
@@ -277,7 +277,8 @@ BAD_INPUT = [
     ("train over a model without --force", ["train", "{d}/train.csv", "--out", "{m}"],
      "{m}: a model is already there; pass --force to replace it"),
     ("diff against labels with plain lines", ["diff", "{m}", "labels", "{d}/queries.txt"],
-     "{d}/queries.txt:2: no column 'text' (columns: 死にたい 教えて); use --text-column"),
+     "{d}/queries.txt: a .txt file is one query per line and holds no labels; name a labeled table .tsv, .csv "
+     "or .jsonl, or pass --format (jsonl, csv, tsv, parquet)"),
     ("agreement with one file", ["agreement", "{d}/dev.csv"],
      "agreement needs at least two label files, one per labeler; got 1"),
     ("agreement with a duplicate item", ["agreement", "{d}/dev.csv", "{d}/train.csv", "--id-column", "group"],

@@ -20,14 +20,22 @@ ROWS = [
 ]
 
 
+def _rows(fmt: str) -> list[tuple[str, list[str]]]:
+    return [(t.replace("\t", " ") if fmt == "tsv" else t, l) for t, l in ROWS]
+
+
 def _write(path: Path, fmt: str) -> None:
     if fmt == "jsonl":
         path.write_text("".join(json.dumps({"text": t, "labels": l}, ensure_ascii=False) + "\n" for t, l in ROWS), encoding="utf-8")
-    elif fmt in ("csv", "tsv"):
+    elif fmt == "csv":
         with open(path, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, delimiter="," if fmt == "csv" else "\t")
+            w = csv.writer(f)
             w.writerow(["text", "labels"])
             w.writerows([t, ",".join(l)] for t, l in ROWS)
+    elif fmt == "tsv":
+        # TSV has no quoting, so no field can hold a tab; quotes are literal.
+        lines = ["text\tlabels"] + [f"{t}\t{','.join(l)}" for t, l in _rows(fmt)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -40,8 +48,8 @@ def test_round_trip(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"data.{fmt}"
     _write(path, fmt)
     data = read_labeled(path, CATEGORIES)
-    assert data.texts == [t for t, _ in ROWS]
-    assert data.labels == [l for _, l in ROWS]
+    assert data.texts == [t for t, _ in _rows(fmt)]
+    assert data.labels == [l for _, l in _rows(fmt)]
 
 
 def test_per_category_columns(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ Commands (``searchsafe COMMAND --help`` for each)::
     sample     MODEL DATA --n N       a stratified, reproducible audit sample as CSV
     agreement  LABELS...              inter-annotator agreement (Cohen's / Fleiss' kappa)
     info       [MODEL]                a model's manifest: versions, thresholds, metrics
-    verify     MODEL                  check a model's hashes and compatibility
+    verify     MODEL                  check a model's hashes and compatibility; pin it (--sha256)
+    sign       MODEL --key KEY        sign a model directory with an Ed25519 key
     sweep      MODEL WORDLIST         flagged entries of a word list, with the features behind them
     dashboard  LOGS                   flag rates over time, top and rising queries, alerts
     labelers   GOLD LABELER_FILES...  each labeler against a gold file: kappa, confusions, pass/fail
@@ -34,7 +35,8 @@ found disagreements, ``agreement --min-kappa`` was not reached, ``sweep
 the last period; 2 bad
 input or usage (one line ``searchsafe: error: <file>:<line>: <problem>`` on
 stderr, and no output file is left half-written); 3 ``verify`` found a
-problem; 130 interrupted; 141 stdout was closed early (``| head``).
+problem; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM; temporary files are
+removed as for Ctrl-C); 141 stdout was closed early (``| head``).
 
 Examples
 --------
@@ -50,18 +52,23 @@ import contextlib
 import os
 import sys
 
-import numpy as np
+try:
+    import numpy as np
 
-from . import agreement, dashboard, diff, evaluate, explain, info, labelers, rca, sample, score, sweep, train
+    from . import agreement, dashboard, diff, evaluate, explain, info, labelers, rca, sample, score, sign, sweep, train
+except KeyboardInterrupt:  # Ctrl-C while the command is still starting: no traceback
+    print("searchsafe: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
+
 from ._util import (
-    EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_FAILED,
+    EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_VERIFY_FAILED,
     CliError, Parser, one_line, pipe_safe_stdout,
 )
 
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
 
 #: The command families, in the order ``--help`` lists them. Add a family here.
-FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sweep, dashboard, labelers, rca)
+FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sign, sweep, dashboard, labelers, rca)
 COMMANDS = tuple(name for family in FAMILIES for name in family.COMMANDS)
 
 
@@ -97,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         0 ok, 1 something was found (``--fail-on``, ``diff``, ``--min-kappa``),
-        2 bad input or usage, 3 ``verify`` failed, 130 interrupted, 141 broken pipe.
+        2 bad input or usage, 3 ``verify`` failed, 130 interrupted, 141 broken pipe,
+        143 terminated.
     """
     from .._data import DataError
     from .._errors import SearchsafeError
@@ -120,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # A steep calibration can push a logit past float32's exp range; the
         # score is then exactly 0.0 or 1.0, which is right, so say nothing.
-        with np.errstate(over="ignore"), pipe_safe_stdout():
+        with np.errstate(over="ignore"), pipe_safe_stdout(), _terminate_like_interrupt():
             return args.func(args)
+    except _Terminated:
+        print("searchsafe: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except CliError as exc:
         message, code = str(exc), exc.code
     except (DataError, SearchsafeError) as exc:
@@ -142,6 +153,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     print(f"searchsafe: error: {one_line(message)}", file=sys.stderr)
     return code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is so that its clean-up runs as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt():
+    # Temporary files are removed by the same `except BaseException` paths
+    # that handle Ctrl-C; a handler can only be set from the main thread.
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import hashlib
 import io
 import os
 import sys
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, TextIO
@@ -27,6 +29,8 @@ EXIT_BAD_INPUT = 2
 #: ``verify`` found a problem with the model.
 EXIT_VERIFY_FAILED = 3
 EXIT_INTERRUPTED = 130
+#: Stopped by SIGTERM (128 + 15), after the same clean-up as an interrupt.
+EXIT_TERMINATED = 143
 EXIT_BROKEN_PIPE = 141
 
 DEFAULT_MODEL = "default"
@@ -298,9 +302,14 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
         yield sys.stdout
         sys.stdout.flush()
         return
+    from .._modelio import remove_stale_siblings
+
     check_output(path)
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
+    # The pid in the temporary name lets the next run remove what a killed one left.
+    remove_stale_siblings(p)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.tmp-{os.getpid()}-", suffix=".tmp",
+                               dir=p.parent if str(p.parent) else ".")
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
             yield f
@@ -308,6 +317,12 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if exc.filename is None:  # a failed write (disk full) names no file by itself
+            raise OSError(exc.errno, exc.strerror or str(exc), str(p)) from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -428,11 +443,10 @@ def iter_lines(source: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]
         if not path.is_file():
             raise CliError(f"{source}: no such file")
         if source.endswith(".gz"):
-            import gzip
-
             stream, close = gzip.open(path, "rb"), True
         else:
             stream, close = open(path, "rb"), True
+    lineno = 0
     try:
         # One decoder for the whole stream: a multi-byte encoding keeps its state across lines.
         import codecs
@@ -447,6 +461,9 @@ def iter_lines(source: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]
             if lineno == 1:
                 line = line.lstrip("\ufeff")
             yield lineno, line.rstrip("\r\n")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise CliError(f"{name}:{lineno + 1}: the gzip data is truncated or corrupt ({exc}); "
+                       f"{lineno} lines were read before it") from None
     finally:
         if close:
             stream.close()
