@@ -348,6 +348,7 @@ class _Lines:
 class _Raw:
     """One market's settings as read so far, with where each came from."""
 
+    where: str = ""
     language: str | None = None
     language_at: str = ""
     help: dict[str, Any] | None = None
@@ -410,9 +411,8 @@ def _override(raw: Any, where: str, market: str, index: int, today: _dt.date) ->
     if entry["match"] not in ("exact", "term"):
         raise PolicyError(f"{where}: {what}: match must be 'exact' or 'term'; got {entry['match']!r}")
     action = _action(entry["action"], where, what)
+    # Never empty: no non-blank text normalizes to nothing (checked over every BMP character).
     key = match_key(entry["text"])
-    if not key:
-        raise PolicyError(f"{where}: {what}: text is empty once normalized")
     expires = entry.get("expires")
     if expires is not None:
         if isinstance(expires, str):
@@ -515,6 +515,7 @@ def _read_file(path: Path, markets: dict[str, _Raw], known: Sequence[str], today
             raise PolicyError(f"{at('market', name)}: unknown market {name!r} (markets: {_names(known)})")
         raw = markets.setdefault(name, _Raw())
         mwhere = at("market", name)
+        raw.where = raw.where or mwhere
         _check_keys(table, _MARKET_KEYS, mwhere, f"market {name}")
         if "language" in table:
             lang = table["language"]
@@ -577,11 +578,11 @@ def _read_file(path: Path, markets: dict[str, _Raw], known: Sequence[str], today
 
 def _finish(name: str, raw: _Raw, today: _dt.date) -> tuple[MarketPolicy, list[Override]]:
     if raw.language is None:
-        raise PolicyError(f"market {name}: language is missing (one of {_names(_LANGS)})")
+        raise PolicyError(f"{raw.where}: market {name}: language is missing (one of {_names(_LANGS)})")
     rules = {}
     for cat in CATEGORIES:
         r = raw.categories.get(cat, {})
-        where = raw.cat_at.get(cat, f"market {name}")
+        where = raw.cat_at.get(cat, raw.where)
         what = f"market {name}, category {cat}"
         if "action" not in r:
             raise PolicyError(f"{where}: {what}: action is missing")
