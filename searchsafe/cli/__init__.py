@@ -11,6 +11,8 @@ Commands (``searchsafe COMMAND --help`` for each)::
     agreement  LABELS...              inter-annotator agreement (Cohen's / Fleiss' kappa)
     info       [MODEL]                a model's manifest: versions, thresholds, metrics
     verify     MODEL                  check a model's hashes and compatibility
+    decide     [FILE|-] --market M    decisions under a search policy, JSON Lines out (streams)
+    policy     check FILE... | diff OLD NEW QUERIES   validate a policy; preview a change
 
 Wherever a MODEL is expected, ``default`` names the bundled model; anything
 else is a model directory. Data goes to stdout, messages to stderr, and ``-``
@@ -24,7 +26,8 @@ subparsers, each with ``set_defaults(func=...)``) and ``run(args)``;
 registering a new family is one entry in :data:`FAMILIES`.
 
 Exit codes: 0 success; 1 a ``score --fail-on`` category was flagged, ``diff``
-found disagreements, or ``agreement --min-kappa`` was not reached; 2 bad
+found disagreements, ``agreement --min-kappa`` was not reached, or
+``policy diff`` found changed decisions; 2 bad
 input or usage (one line ``searchsafe: error: <file>:<line>: <problem>`` on
 stderr, and no output file is left half-written); 3 ``verify`` found a
 problem; 130 interrupted; 141 stdout was closed early (``| head``).
@@ -45,7 +48,7 @@ import sys
 
 import numpy as np
 
-from . import agreement, diff, evaluate, explain, info, sample, score, train
+from . import agreement, diff, evaluate, explain, info, policy, sample, score, train
 from ._util import (
     EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_FAILED,
     CliError, Parser, one_line,
@@ -54,7 +57,7 @@ from ._util import (
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
 
 #: The command families, in the order ``--help`` lists them. Add a family here.
-FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info)
+FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, policy)
 COMMANDS = tuple(name for family in FAMILIES for name in family.COMMANDS)
 
 
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Harmful-intent scores for Japanese and Korean search queries: score, retrain, evaluate, "
         "explain, compare and audit models from the command line.",
         epilog="MODEL is a model directory, or 'default' for the bundled model. '-' means stdin. "
-        "Exit codes: 0 ok; 1 --fail-on matched, diff found disagreements or --min-kappa missed; "
+        "Exit codes: 0 ok; 1 --fail-on matched, diff found disagreements, --min-kappa missed or policy diff found changes; "
         "2 bad input; 3 verify failed.",
     )
     parser.add_argument("--version", action="version", version=f"searchsafe {__version__}")
