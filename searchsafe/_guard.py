@@ -146,7 +146,8 @@ class _State:
             name: _Compiled(m, classifier, matcher) for name, m in policy.markets.items()
         }
         self.cache = LRUCache(cache_size) if cache_size else None
-        expiries = [o.expires_at() for m in policy.markets.values() for o in m.overrides]
+        now = time.time()
+        expiries = [t for m in policy.markets.values() for o in m.overrides if (t := o.expires_at()) > now]
         # A cached decision may rest on an entry that expires; the cache is dropped then.
         self.valid_until = min(expiries, default=math.inf)
 
@@ -302,6 +303,8 @@ class Guard:
     # -- deciding ------------------------------------------------------------
     def _market_of(self, state: _State, market: str | None) -> _Compiled:
         name = market or self.market
+        if name is None and len(state.markets) == 1:
+            name = next(iter(state.markets))
         if name is None:
             raise InvalidParameterError(
                 f"market is required: this guard holds markets {', '.join(state.markets)}; "

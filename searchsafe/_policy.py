@@ -74,7 +74,8 @@ def _ascii_alnum(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
-_SPACE_RUN = re.compile(" +")
+# A space goes unless both its neighbours are Latin letters or digits (normalize leaves single spaces).
+_DROPPED_SPACE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
 
 
 def match_key(text: str) -> str:
@@ -93,15 +94,7 @@ def match_key(text: str) -> str:
     ('고양이사료', 'kill bill')
     """
     text = normalize(text).translate(_KANA_FOLD)
-    if " " not in text:
-        return text
-    parts = _SPACE_RUN.split(text)
-    out = [parts[0]]
-    for part in parts[1:]:
-        if out[-1] and part and _ascii_alnum(out[-1][-1]) and _ascii_alnum(part[0]):
-            out.append(" ")
-        out.append(part)
-    return "".join(out)
+    return _DROPPED_SPACE.sub("", text) if " " in text else text
 
 
 class TermMatcher:
