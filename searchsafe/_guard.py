@@ -133,7 +133,7 @@ class ActionArray(np.ndarray):
         out = arr.view(np.ndarray)
         return out[()] if return_scalar else out
 
-    def __reduce__(self):  # pragma: no cover - pickling support for multiprocessing users
+    def __reduce__(self):  # multiprocessing pickles results: keep .escalate
         return (ActionArray, (np.asarray(self).copy(), self.escalate))
 
 

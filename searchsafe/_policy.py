@@ -557,15 +557,15 @@ def _read_file(path: Path, markets: dict[str, _Raw], known: Sequence[str], today
             raise PolicyError(f"{fwhere}: market {name}: override_files must be a list of file names")
         for f in files:
             ref = (path.parent / f) if not Path(f).is_absolute() else Path(f)
+            if ref.suffix.lower() not in (".csv", ".toml"):
+                raise PolicyError(f"{fwhere}: market {name}: override file {f!r} must be .csv or .toml")
             if not ref.is_file():
                 raise PolicyError(f"{fwhere}: market {name}: override file {f!r} not found (looked for {ref})")
             if ref.suffix.lower() == ".csv":
                 digest.update(ref.read_bytes())
                 raw.overrides.extend(_csv_overrides(ref, name, today))
-            elif ref.suffix.lower() == ".toml":
-                raw.overrides.extend(_toml_overrides(ref, name, today, digest))
             else:
-                raise PolicyError(f"{fwhere}: market {name}: override file {f!r} must be .csv or .toml")
+                raw.overrides.extend(_toml_overrides(ref, name, today, digest))
     return version
 
 

@@ -337,6 +337,32 @@ VALIDATION_CASES = [
     ("version = 3\n", "{p}:1: version must be a string; got 3"),
 ]
 
+O = '[[market.jp.override]]\nmatch = "term"\ntext = "猫"\naction = "block"\n' + E
+VALIDATION_CASES += [
+    ("market = 3\n", "{p}:1: market must be a table of markets ([market.jp])"),
+    ("[market]\njp = 3\n", "{p}:2: market jp must be a table; got int"),
+    ("[market.jp]\ncategories = 3\n", "{p}:2: market jp: categories must be a table"),
+    ("[market.jp]\noverride = 3\n", "{p}:2: market jp: override must be an array of tables"),
+    ("[market.jp]\noverride_files = \"a.csv\"\n", "{p}:2: market jp: override_files must be a list of file names"),
+    ("[market.jp]\noverride_files = [\"a.txt\"]\n", "{p}:2: market jp: override file 'a.txt' must be .csv or .toml"),
+    ("[market.jp.categories.self_harm]\nhelp = { name = \"x\", phone = 1 }\n",
+     "{p}:2: market jp, category self_harm: help needs a phone or a url"),
+    ("[market.jp.categories.self_harm]\nhelp = { name = \"x\", url = \"u\", phone = 1 }\n",
+     "{p}:2: market jp, category self_harm: help phone must be a string; got 1"),
+    ("[market.jp.categories.self_harm]\nhelp = { name = \"x\", url = \"u\", also = 1 }\n",
+     "{p}:2: market jp, category self_harm: help also must be a list of help tables"),
+    ("[market.jp.categories.self_harm]\nhelp = { name = \"x\", url = \"u\", also = [{ name = \"y\" }] }\n",
+     "{p}:2: market jp, category self_harm: help also[0]: help needs a phone or a url"),
+    ("[market.jp.help]\nname = \"x\"\n", "{p}:1: market jp: help needs a phone or a url"),
+    (O + "expires = 2027-01-01T10:00:00\n",
+     "{p}:1: market jp, override 1 (term '猫'): expires must be a date like 2027-01-31; got "
+     "datetime.datetime(2027, 1, 1, 10, 0)"),
+    (O + "escalate = 1\n", "{p}:1: market jp, override 1 (term '猫'): escalate must be true or false; got 1"),
+    (O + "id = \"\"\n", "{p}:1: market jp, override 1 (term '猫'): id must be a non-empty string; got ''"),
+    ("[market.jp]\nlanguage = \"ja\"\n[[market.jp.override]]\nmatch = 1\n",
+     "{p}:3: market jp, override 1: match is required and must be a non-empty string"),
+]
+
 
 @pytest.mark.parametrize("text, message", VALIDATION_CASES)
 def test_each_validation_error_names_file_line_and_entry(clf, tmp_path, text, message) -> None:
@@ -389,6 +415,42 @@ def test_a_complete_policy_loads_without_defaults(clf, tmp_path) -> None:
     assert sorted(g.policy.markets) == ["jp"]
     assert g.decide("死にたい").action == "block"  # the only market needs no market=
     assert g.policy.version == g.policy.sha256[:12]
+
+
+OVERRIDE_FILE_CASES = [
+    ("o.csv", "match,text,action,reason,ticket,author,owner\n", "{f}:1: unknown column(s) owner (columns: match, "
+     "text, action, reason, ticket, author, expires, escalate, id)"),
+    ("o.csv", "match,text,action,reason,ticket,author\nterm,猫,block,r,T,a,extra\n",
+     "{f}:2: row has more fields than the header"),
+    ("o.csv", "match,text,action,reason,ticket,author,escalate\nterm,猫,block,r,T,a,yes\n",
+     "{f}:2: market jp, override 1 (term '猫'): escalate must be true or false; got 'yes'"),
+    ("o.csv", b"match,text\n\xff\n", "{f}:1: not UTF-8 text (invalid start byte)"),
+    ("o.toml", "[[overrides]]\n", "{f}:1: override file: unknown key 'overrides' (allowed: override)"),
+    ("o.toml", "override = 1\n", "{f}:1: override must be an array of tables ([[override]])"),
+    ("o.toml", "[[override]]\nmatch = \"term\"\n", "{f}:1: market jp, override 1: text is required and must be a "
+     "non-empty string"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", OVERRIDE_FILE_CASES)
+def test_override_file_errors(clf, tmp_path, name, content, message) -> None:
+    f = tmp_path / name
+    if isinstance(content, bytes):
+        f.write_bytes(content)
+    else:
+        f.write_text(content, encoding="utf-8")
+    p = write(tmp_path, f'[market.jp]\noverride_files = ["{name}"]\n')
+    with pytest.raises(PolicyError) as e:
+        searchsafe.load_policy(p, classifier=clf)
+    assert str(e.value) == message.format(f=f)
+
+
+def test_a_policy_file_that_is_not_utf8(clf, tmp_path) -> None:
+    p = tmp_path / "p.toml"
+    p.write_bytes(b"version = '\xff'\n")
+    with pytest.raises(PolicyError) as e:
+        searchsafe.load_policy(p, classifier=clf)
+    assert str(e.value) == f"{p}:1: not UTF-8 text (invalid start byte)"
 
 
 def test_missing_policy_file(clf, tmp_path) -> None:
@@ -485,6 +547,10 @@ def test_action_array_indexing_keeps_escalate_aligned() -> None:
     assert a[a > 0].escalate.tolist() == [True, False]
     assert a[[2, 0]].escalate.tolist() == [False, True]
     assert type(a == 4) is np.ndarray and int(a[0]) == 4
+    import pickle
+
+    b = pickle.loads(pickle.dumps(a))
+    assert b.tolist() == a.tolist() and b.escalate.tolist() == a.escalate.tolist()
 
 
 @settings(max_examples=60, deadline=None)
@@ -626,3 +692,41 @@ def test_policy_diff_counts_transitions_with_examples(clf, tmp_path) -> None:
     assert r["escalations"] == {"added": 1, "removed": 0}
     assert [e["query"] for e in r["examples"]["downrank -> block"]] == ["東京 天気", "東京 観光"]
     assert r["examples"]["allow -> no_autocomplete"][0]["new"]["override"] == "T-2:猫 飼い方"
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_default_policy(tmp_path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+         "-w", str(tmp_path), str(root)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    (wheel,) = tmp_path.glob("searchsafe-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("searchsafe/policies/default.toml") == (root / "searchsafe" / "policies" / "default.toml").read_bytes()
+
+
+def test_empty_policy_without_defaults_and_a_directory(clf, tmp_path) -> None:
+    p = write(tmp_path, "# nothing\n")
+    with pytest.raises(PolicyError) as e:
+        searchsafe.load_policy(p, classifier=clf, defaults=False)
+    assert str(e.value) == f"{p}:1: the policy defines no market"
+    with pytest.raises(PolicyError) as e:
+        searchsafe.load_policy(tmp_path, classifier=clf)
+    assert str(e.value) == f"{tmp_path}: cannot read: Is a directory"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"matcher": "regex"}, "matcher must be 'auto', 'ahocorasick' or 'python'; got 'regex'"),
+    ({"cache_size": 1.5}, "cache_size must be a non-negative integer (0 = no cache); got 1.5"),
+    ({"market": "us"}, "market must be one of 'jp', 'kr'; got 'us'"),
+])
+def test_load_policy_parameter_errors(clf, kwargs, message) -> None:
+    with pytest.raises(searchsafe.InvalidParameterError) as e:
+        searchsafe.load_policy(classifier=clf, **kwargs)
+    assert str(e.value) == message
