@@ -174,7 +174,8 @@ class _Compiled:
         self.helps = [r.help if r.action == "help" else None for r in rules]
         self.overrides: tuple[Override, ...] = market.overrides
         self.exact = {o.key: i for i, o in enumerate(market.overrides) if o.match == "exact"}
-        self.terms = TermMatcher({o.key: i for i, o in enumerate(market.overrides) if o.match == "term"}, backend=matcher)
+        terms = {o.key: i for i, o in enumerate(market.overrides) if o.match == "term"}
+        self.terms = TermMatcher(terms, backend=matcher)
         self.expires = [o.expires_at() for o in market.overrides]
 
     def resolve(self, key: str, now: float) -> int:
@@ -284,7 +285,9 @@ class Guard:
     def __repr__(self) -> str:
         p = self.policy
         n = sum(len(m.overrides) for m in p.markets.values())
-        return f"<searchsafe.Guard markets={sorted(p.markets)} market={self.market!r} version={p.version!r} overrides={n}>"
+        return (
+            f"<searchsafe.Guard markets={sorted(p.markets)} market={self.market!r} version={p.version!r} overrides={n}>"
+        )
 
     def reload(self) -> Policy:
         """Re-read the policy files and swap the new policy in, atomically.
@@ -564,7 +567,9 @@ def policy_diff(
     0
     """
     if old.classifier is not new.classifier:
-        raise InvalidParameterError("policy_diff needs two guards over one classifier (pass classifier= to load_policy)")
+        raise InvalidParameterError(
+            "policy_diff needs two guards over one classifier (pass classifier= to load_policy)"
+        )
     items = iter_texts(queries)
     so, sn = old._current(), new._current()
     mo, mn = old._market_of(so, market), new._market_of(sn, market)

@@ -273,7 +273,8 @@ def _split_dotted(key: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-_KEY_LINE = re.compile(r"""^((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEY_PART = r"""(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')"""
+_KEY_LINE = re.compile(rf"^({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
 
 
 class _Lines:
@@ -413,7 +414,9 @@ def _override(raw: Any, where: str, market: str, index: int, today: _dt.date) ->
                 expires = _dt.date.fromisoformat(expires)
             except ValueError:
                 expires = None
-                raise PolicyError(f"{where}: {what}: expires must be a date like 2027-01-31; got {entry['expires']!r}") from None
+                raise PolicyError(
+                    f"{where}: {what}: expires must be a date like 2027-01-31; got {entry['expires']!r}"
+                ) from None
         elif isinstance(expires, _dt.datetime) or not isinstance(expires, _dt.date):
             raise PolicyError(f"{where}: {what}: expires must be a date like 2027-01-31; got {expires!r}")
     escalate = entry.get("escalate", False)
@@ -462,7 +465,8 @@ def _toml_overrides(path: Path, market: str, today: _dt.date, digest: Any) -> li
     _check_keys(doc, ("override",), f"{path}:1", "override file")
     entries = doc.get("override", [])
     if not isinstance(entries, list):
-        raise PolicyError(f"{path}:{lines.line((), None, 'override')}: override must be an array of tables ([[override]])")
+        line = lines.line((), None, "override")
+        raise PolicyError(f"{path}:{line}: override must be an array of tables ([[override]])")
     return [
         _override(e, f"{path}:{lines.line(('override',), i)}", market, i + 1, today) for i, e in enumerate(entries)
     ]
@@ -526,7 +530,9 @@ def _read_file(path: Path, markets: dict[str, _Raw], known: Sequence[str], today
         for cat, rule in cats.items():
             cwhere = at("market", name, "categories", cat)
             if cat not in CATEGORIES:
-                raise PolicyError(f"{cwhere}: market {name}: unknown category {cat!r} (categories: {_names(CATEGORIES)})")
+                raise PolicyError(
+                    f"{cwhere}: market {name}: unknown category {cat!r} (categories: {_names(CATEGORIES)})"
+                )
             what = f"market {name}, category {cat}"
             _check_keys(rule, _CATEGORY_KEYS, cwhere, what)
             kat = lambda k: at("market", name, "categories", cat, key=k)  # noqa: E731
@@ -537,7 +543,9 @@ def _read_file(path: Path, markets: dict[str, _Raw], known: Sequence[str], today
                 merged["threshold"] = _unit_interval(rule["threshold"], kat("threshold"), what, "threshold")
             if "escalate" in rule:
                 if not isinstance(rule["escalate"], bool):
-                    raise PolicyError(f"{kat('escalate')}: {what}: escalate must be true or false; got {rule['escalate']!r}")
+                    raise PolicyError(
+                        f"{kat('escalate')}: {what}: escalate must be true or false; got {rule['escalate']!r}"
+                    )
                 merged["escalate"] = rule["escalate"]
             if "escalate_threshold" in rule:
                 merged["escalate_threshold"] = _unit_interval(
@@ -548,7 +556,8 @@ def _read_file(path: Path, markets: dict[str, _Raw], known: Sequence[str], today
             raw.cat_at[cat] = cwhere
         entries = table.get("override", [])
         if not isinstance(entries, list):
-            raise PolicyError(f"{at('market', name, key='override')}: market {name}: override must be an array of tables")
+            owhere = at("market", name, key="override")
+            raise PolicyError(f"{owhere}: market {name}: override must be an array of tables")
         for i, e in enumerate(entries):
             raw.overrides.append(_override(e, at("market", name, "override", idx=i), name, i + 1, today))
         files = table.get("override_files", [])
@@ -617,7 +626,9 @@ def _finish(name: str, raw: _Raw, today: _dt.date) -> tuple[MarketPolicy, list[O
     market = MarketPolicy(name=name, language=raw.language, categories=rules, overrides=tuple(active), help=raw.help)
     if any(o.action == "help" for o in active) and market.help_for_override() is None:
         o = next(o for o in active if o.action == "help")
-        raise PolicyError(f"{o.source}: market {name}: override {o.text!r} has action 'help' but the market has no help resource")
+        raise PolicyError(
+            f"{o.source}: market {name}: override {o.text!r} has action 'help' but the market has no help resource"
+        )
     return market, expired
 
 

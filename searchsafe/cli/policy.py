@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 from ._util import (
-    BATCH_SIZE, DEFAULT_MODEL, EXIT_FOUND, EXIT_OK, CliError, add_query_input, add_quiet, check_output, int_in, iter_queries,
-    load_model, output, positive_int, progress, say, warnings_to_stderr,
+    BATCH_SIZE, DEFAULT_MODEL, EXIT_FOUND, EXIT_OK, CliError, add_query_input, add_quiet, check_output, int_in,
+    iter_queries, load_model, output, positive_int, progress, say, warnings_to_stderr,
 )
 
 COMMANDS = ("decide", "policy")
@@ -206,7 +206,8 @@ def run_diff(args: argparse.Namespace) -> int:
     for m in markets:
         for g, which in ((old, "OLD"), (new, "NEW")):
             if m not in g.policy.markets:
-                raise CliError(f"--market {m}: {which} policy has no market {m!r} (it has {', '.join(g.policy.markets)})")
+                has = ", ".join(g.policy.markets)
+                raise CliError(f"--market {m}: {which} policy has no market {m!r} (it has {has})")
     reports = [policy_diff(old, new, texts, market=m, examples=args.examples) for m in markets]
     changed = sum(r["changed"] for r in reports)
     with output(args.out) as out:
