@@ -109,7 +109,13 @@ def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[st
     written = _report.plots(results, out)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n",
                                       encoding="utf-8")
-    (out / "RESULTS.md").write_text(_report.render(results, written), encoding="utf-8")
+    text = _report.render(results, written)
+    # benchmarks/policy.py keeps its own block in RESULTS.md; a full run must not drop it.
+    from benchmarks.policy import END, START
+    prev = (out / "RESULTS.md").read_text(encoding="utf-8") if (out / "RESULTS.md").is_file() else ""
+    if START in prev and END in prev:
+        text = text.rstrip("\n") + "\n\n" + START + prev.split(START, 1)[1].split(END, 1)[0] + END + "\n"
+    (out / "RESULTS.md").write_text(text, encoding="utf-8")
     if readme is not None and not _report.update_readme(readme, _report.readme_summary(results)):
         C.log(f"warning: {readme} has no results markers; its table was not updated")
     return written

@@ -26,9 +26,18 @@ def _interrupted_import() -> None:
 try:
     from ._categories import CATEGORIES
     from ._classifier import Classifier, load
-    from ._errors import BackendUnavailableError, InvalidParameterError, ModelError, SearchsafeError
+    from ._errors import (
+        BackendUnavailableError,
+        InvalidParameterError,
+        ModelError,
+        PolicyError,
+        PolicyWarning,
+        SearchsafeError,
+    )
+    from ._guard import Decision, Guard, load_policy, policy_diff
     from ._lang import LANGUAGES, detect_language
     from ._normalize import MAX_QUERY_CHARS, normalize
+    from ._policy import ACTIONS
     from ._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
 except KeyboardInterrupt:
     _interrupted_import()
@@ -50,6 +59,13 @@ __all__ = [
     "ModelError",
     "BackendUnavailableError",
     "InvalidParameterError",
+    "ACTIONS",
+    "Guard",
+    "Decision",
+    "load_policy",
+    "policy_diff",
+    "PolicyError",
+    "PolicyWarning",
     "__version__",
 ]
 

@@ -12,9 +12,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ._cache import LRUCache, check_cache_size
 from ._errors import InvalidParameterError, ModelError
 from ._features import FeatureConfig, FeatureExtractor, check_lang, iter_texts
 from ._modelio import ModelData, read_model
+from ._normalize import MAX_QUERY_CHARS
 
 __all__ = ["Classifier", "load", "default_model_path"]
 
@@ -51,7 +53,16 @@ class Classifier:
     []
     """
 
-    def __init__(self, model: ModelData, *, japanese_backend: str | None = None, korean_backend: str | None = None):
+    def __init__(
+        self,
+        model: ModelData,
+        *,
+        japanese_backend: str | None = None,
+        korean_backend: str | None = None,
+        cache_size: int = 0,
+    ):
+        # Off by default: a cache only pays on repeated queries, and costs memory.
+        self._cache = LRUCache(cache_size) if check_cache_size(cache_size) else None
         config = FeatureConfig.from_dict(model.features)
         overrides = {"japanese_backend": japanese_backend, "korean_backend": korean_backend}
         for name, value in overrides.items():
@@ -92,7 +103,7 @@ class Classifier:
 
     def _warm_up(self) -> None:
         # Load both dictionaries and sentencepiece now, not on the first real query.
-        self.score_batch(["warm up テスト", "준비 완료"])
+        self._chunked_scores(["warm up テスト", "준비 완료"], None)
 
     # -- core -------------------------------------------------------------
     def _row(self, feature: str) -> int:
@@ -162,6 +173,11 @@ class Classifier:
         """
         check_lang(lang)
         items = iter_texts(queries)
+        if self._cache is not None:
+            return self._cached_scores(items, lang)
+        return self._chunked_scores(items, lang)
+
+    def _chunked_scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
         if len(items) <= _CHUNK:
             return self._scores(items, lang)
         # Bounded working memory for any batch size; a query's numbers do not
@@ -186,7 +202,26 @@ class Classifier:
         if query is not None and not isinstance(query, str):
             raise TypeError(f"query must be str or None; got {type(query).__name__}")
         check_lang(lang)
+        if self._cache is not None:
+            return self._cached_scores([query], lang)[0]
         return self._scores([query], lang)[0]
+
+    def _cached_scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
+        # Scoring reads only the first MAX_QUERY_CHARS characters, so the cut key is exact.
+        keys = [(q[:MAX_QUERY_CHARS] if q else "", lang) for q in items]
+
+        def compute(positions: list[int]) -> list[np.ndarray]:
+            return list(self._chunked_scores([items[i] for i in positions], lang))
+
+        rows = self._cache.lookup(keys, compute)  # type: ignore[union-attr]
+        if not rows:
+            return np.zeros((0, len(self.categories)), dtype=np.float32)
+        return np.array(rows, dtype=np.float32)
+
+    @property
+    def cache(self) -> LRUCache | None:
+        """The head-query cache (``load(cache_size=...)``), or None when off."""
+        return self._cache
 
     def score(self, query: str | None, *, lang: str | None = None) -> dict[str, float]:
         """Probability per category for one query, as ``{category: float}``.
@@ -292,6 +327,7 @@ def load(
     korean_backend: str | None = None,
     sha256: str | None = None,
     public_key: Any = None,
+    cache_size: int = 0,
 ) -> Classifier:
     """Load a classifier: the bundled default model, or the model directory at *path*.
 
@@ -315,6 +351,9 @@ def load(
     public_key : path-like, bytes or Ed25519PublicKey, optional
         Require a valid ``signature.ed25519`` from this key (``searchsafe sign``;
         needs the ``cryptography`` package, ``pip install 'searchsafe[sign]'``).
+    cache_size : int, optional
+        Keep the scores of this many recent distinct queries (an exact LRU on the
+        query text); 0, the default, turns the cache off. Answers never change.
 
     Examples
     --------
@@ -331,4 +370,4 @@ def load(
                 "or build it with `python models/build_default.py`"
             )
     model = read_model(path, sha256=sha256, public_key=public_key)
-    return Classifier(model, japanese_backend=japanese_backend, korean_backend=korean_backend)
+    return Classifier(model, japanese_backend=japanese_backend, korean_backend=korean_backend, cache_size=cache_size)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["SearchsafeError", "ModelError", "BackendUnavailableError", "InvalidParameterError"]
+__all__ = [
+    "SearchsafeError", "ModelError", "BackendUnavailableError", "InvalidParameterError", "PolicyError", "PolicyWarning",
+]
 
 
 class SearchsafeError(Exception):
@@ -22,3 +24,11 @@ class InvalidParameterError(SearchsafeError, ValueError, TypeError):
 
     Subclasses both ValueError and TypeError, as scikit-learn's does.
     """
+
+
+class PolicyError(SearchsafeError, ValueError):
+    """A policy file is invalid; the message names the file, line and entry."""
+
+
+class PolicyWarning(UserWarning):
+    """A policy loaded, but something in it deserves a look (an expired override entry)."""

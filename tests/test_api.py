@@ -13,6 +13,7 @@ def test_all_is_exactly_the_public_api() -> None:
         "CATEGORIES", "LANGUAGES", "JAPANESE_BACKENDS", "KOREAN_BACKENDS", "MAX_QUERY_CHARS",
         "Classifier", "QueryClassifier", "load", "normalize", "detect_language",
         "SearchsafeError", "ModelError", "BackendUnavailableError", "InvalidParameterError", "__version__",
+        "ACTIONS", "Guard", "Decision", "load_policy", "policy_diff", "PolicyError", "PolicyWarning",
     ])
     for name in searchsafe.__all__:
         assert hasattr(searchsafe, name)

@@ -12,6 +12,8 @@ Commands (``searchsafe COMMAND --help`` for each)::
     info       [MODEL]                a model's manifest: versions, thresholds, metrics
     verify     MODEL                  check a model's hashes and compatibility; pin it (--sha256)
     sign       MODEL --key KEY        sign a model directory with an Ed25519 key
+    decide     [FILE|-] --market M    decisions under a search policy, JSON Lines out (streams)
+    policy     check FILE... | diff OLD NEW QUERIES   validate a policy; preview a change
     sweep      MODEL WORDLIST         flagged entries of a word list, with the features behind them
     dashboard  LOGS                   flag rates over time, top and rising queries, alerts
     labelers   GOLD LABELER_FILES...  each labeler against a gold file: kappa, confusions, pass/fail
@@ -31,8 +33,8 @@ registering a new family is one entry in :data:`FAMILIES`.
 
 Exit codes: 0 success; 1 a ``score --fail-on`` category was flagged, ``diff``
 found disagreements, ``agreement --min-kappa`` was not reached, ``sweep
---max-share`` was exceeded, or ``dashboard --fail-on-alert`` found an alert in
-the last period; 2 bad
+--max-share`` was exceeded, ``dashboard --fail-on-alert`` found an alert in
+the last period, or ``policy diff`` found changed decisions; 2 bad
 input or usage (one line ``searchsafe: error: <file>:<line>: <problem>`` on
 stderr, and no output file is left half-written); 3 ``verify`` found a
 problem; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM; temporary files are
@@ -55,7 +57,8 @@ import sys
 try:
     import numpy as np
 
-    from . import agreement, dashboard, diff, evaluate, explain, info, labelers, rca, sample, score, sign, sweep, train
+    from . import (agreement, dashboard, diff, evaluate, explain, info, labelers, policy, rca, sample, score, sign,
+                   sweep, train)
 except KeyboardInterrupt:  # Ctrl-C while the command is still starting: no traceback
     print("searchsafe: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -68,7 +71,7 @@ from ._util import (
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
 
 #: The command families, in the order ``--help`` lists them. Add a family here.
-FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sign, sweep, dashboard, labelers, rca)
+FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sign, policy, sweep, dashboard, labelers, rca)
 COMMANDS = tuple(name for family in FAMILIES for name in family.COMMANDS)
 
 
@@ -81,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Harmful-intent scores for Japanese and Korean search queries: score, retrain, evaluate, "
         "explain, compare and audit models from the command line.",
         epilog="MODEL is a model directory, or 'default' for the bundled model. '-' means stdin. "
-        "Exit codes: 0 ok; 1 --fail-on matched, diff found disagreements, --min-kappa missed or "
-        "--fail-on-alert alerted; "
+        "Exit codes: 0 ok; 1 --fail-on matched, diff found disagreements, --min-kappa missed, "
+        "--fail-on-alert alerted or policy diff found changes; "
         "2 bad input; 3 verify failed.",
     )
     parser.add_argument("--version", action="version", version=f"searchsafe {__version__}")
