@@ -64,26 +64,29 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
 
 
-def test_scores_equal_score_batch_bit_for_bit(spark, clf, queries) -> None:
+@pytest.fixture(scope="module")
+def scored(spark, queries) -> list:
     from searchsafe import spark as ss
 
-    df = spark.createDataFrame([(i, q) for i, q in enumerate(queries)], "id long, query string").repartition(5)
-    rows = ss.score(df).orderBy("id").collect()
+    # Five slices in order: Spark keeps each partition's order, and collect() the partitions'.
+    rdd = spark.sparkContext.parallelize([(i, q) for i, q in enumerate(queries)], 5)
+    return ss.score(spark.createDataFrame(rdd, "id long, query string")).collect()
+
+
+def test_scores_equal_score_batch_bit_for_bit(scored, clf, queries) -> None:
     cats = clf.categories
-    assert [r["id"] for r in rows] == list(range(len(queries)))
-    assert [r["query"] for r in rows] == queries
-    got = np.array([[r[f"score_{c}"] for c in cats] for r in rows], dtype=np.float32)
+    assert [r["id"] for r in scored] == list(range(len(queries)))
+    assert [r["query"] for r in scored] == queries
+    got = np.array([[r[f"score_{c}"] for c in cats] for r in scored], dtype=np.float32)
     assert np.array_equal(_bits(got), _bits(clf.score_batch(queries)))
-    flags = np.array([[r[f"flag_{c}"] for c in cats] for r in rows], dtype=bool)
+    flags = np.array([[r[f"flag_{c}"] for c in cats] for r in scored], dtype=bool)
     assert np.array_equal(flags, clf.predict_batch(queries))
 
 
-@pytest.mark.parametrize(("query", "what"), CASES)
-def test_each_case_as_the_library_scores_it_alone(spark, clf, query, what) -> None:
-    from searchsafe import spark as ss
-
-    df = spark.createDataFrame([(query,)], "q string")
-    [row] = ss.score(df, text_col="q").collect()
+@pytest.mark.parametrize(("i", "query", "what"), [(i, q, w) for i, (q, w) in enumerate(CASES)])
+def test_each_case_as_the_library_scores_it_alone(scored, clf, i, query, what) -> None:
+    row = scored[i]
+    assert row["query"] == query
     expected = clf.score(query)
     assert {c: row[f"score_{c}"] for c in clf.categories} == expected, what
     assert [c for c in clf.categories if row[f"flag_{c}"]] == clf.predict(query), what
@@ -105,8 +108,8 @@ def test_schema_keeps_every_column_and_adds_scores_then_flags(spark, clf) -> Non
     types = dict(out.dtypes)
     assert {types[f"score_{c}"] for c in clf.categories} == {"float"}
     assert {types[f"flag_{c}"] for c in clf.categories} == {"boolean"}
-    rows = out.orderBy("id").collect()
-    assert [tuple(r)[:6] for r in rows] == [tuple(r) for r in df.orderBy("id").collect()]
+    rows = out.collect()
+    assert [tuple(r)[:6] for r in rows] == [tuple(r) for r in df.collect()]
 
 
 def test_all_null_column_scores_zero(spark, clf) -> None:
@@ -124,7 +127,8 @@ def test_model_loads_once_per_python_worker(spark) -> None:
 
     from searchsafe import spark as ss
 
-    df = spark.createDataFrame([(f"猫 {i}",) for i in range(400)], "query string").repartition(8)
+    rdd = spark.sparkContext.parallelize([(f"猫 {i}",) for i in range(400)], 8)
+    df = spark.createDataFrame(rdd, "query string")
     assert ss.score(df).count() == 400
 
     def report(batches):
@@ -234,7 +238,7 @@ def test_policy_adds_action_and_escalate(spark, clf) -> None:
     guard = searchsafe.load_policy(str(policy), market="jp")
     texts = [q for q, _ in CASES]
     df = spark.createDataFrame([(i, q) for i, q in enumerate(texts)], "id long, query string")
-    rows = ss.score(df, policy=policy, market="jp").orderBy("id").collect()
+    rows = ss.score(df, policy=policy, market="jp").collect()
     codes = guard.decide_batch(texts)
     assert [r["action"] for r in rows] == ss._action_names(guard, codes)
     assert [r["escalate"] for r in rows] == [bool(x) for x in codes.escalate]
@@ -289,7 +293,7 @@ def test_evaluate_equals_the_single_machine_metrics(spark, clf) -> None:
     # A third as comma-separated strings, the rest as arrays: both are label columns.
     df = spark.createDataFrame(
         [(t, ",".join(y), l if i % 2 else None, tg) for i, (t, y, l, tg) in enumerate(zip(texts, labels, langs, tags))],
-        "query string, labels string, lang string, tags array<string>").repartition(3)
+        "query string, labels string, lang string, tags array<string>")
     got = ss.evaluate(df, "labels")
     index = {c: j for j, c in enumerate(clf.categories)}
     Y = np.zeros((len(texts), len(index)), dtype=bool)
