@@ -28,6 +28,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -102,6 +103,9 @@ def session(master: str | None = "local[*]", app_name: str = "searchsafe", **con
             paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
             if root not in paths:
                 os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
+            if "PYSPARK_PYTHON" not in os.environ:
+                # Workers run this interpreter, with the packages this driver has.
+                builder = builder.config("spark.pyspark.python", sys.executable)
             builder = (builder.config("spark.driver.bindAddress", "127.0.0.1")
                        .config("spark.driver.host", "127.0.0.1")
                        .config("spark.ui.enabled", "false")
@@ -112,6 +116,11 @@ def session(master: str | None = "local[*]", app_name: str = "searchsafe", **con
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def under_spark_submit() -> bool:
+    """Whether this process is a driver that ``spark-submit`` started (it then owns the master and settings)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 # -- errors from the workers ----------------------------------------------
@@ -391,8 +400,8 @@ def _texts(column: Any) -> list[str | None]:
 
 
 def _score_batches(batches: Iterator[Any], text_index: int, model: _Artifact, policy: _Artifact | None,
-                   market: str | None, names: list[str], extra: Callable[[Any], Callable] | None
-                   ) -> Iterator[Any]:
+                   market: str | None, names: list[str], extra: Callable[[Any], Callable] | None,
+                   counter: Any = None) -> Iterator[Any]:
     """One partition's Arrow batches in, the same batches with scores, flags (and decisions) out."""
     import pyarrow as pa
 
@@ -414,6 +423,8 @@ def _score_batches(batches: Iterator[Any], text_index: int, model: _Artifact, po
             cols.append(pa.array(np.asarray(codes.escalate, dtype=bool), type=pa.bool_()))
         if more is not None:
             cols += more(batch, P, texts)
+        if counter is not None:
+            counter.add(np.concatenate([[len(P)], F.sum(axis=0)]).astype(np.int64))
         yield pa.RecordBatch.from_arrays(cols, names=names)
 
 
@@ -430,7 +441,7 @@ def _scored_schema(df: "DataFrame", categories: Sequence[str], policy: bool) -> 
 
 def _map_scores(df: "DataFrame", text_col: str, model: str | os.PathLike[str], policy: Any, market: str | None,
                 distribute: str, extra_fields: Sequence[Any] = (), extra: Callable | None = None,
-                ) -> tuple["DataFrame", Any]:
+                counter: bool = False) -> tuple["DataFrame", Any, Any]:
     from pyspark.sql.types import StructType
 
     df = _check_df(df)
@@ -442,11 +453,37 @@ def _map_scores(df: "DataFrame", text_col: str, model: str | os.PathLike[str], p
     policy_art = _prepare_policy(spark, policy, market, clf, distribute)
     schema = StructType(list(_scored_schema(df, cats, policy_art is not None).fields) + list(extra_fields))
     names = [f.name for f in schema.fields]
+    acc = (spark.sparkContext.accumulator(np.zeros(len(cats) + 1, dtype=np.int64), _Counts())
+           if counter else None)
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
-        return _score_batches(batches, text_index, model_art, policy_art, market, names, extra)
+        return _score_batches(batches, text_index, model_art, policy_art, market, names, extra, acc)
 
-    return df.mapInArrow(run, schema), clf
+    return df.mapInArrow(run, schema), clf, acc
+
+
+class _Counts:
+    """Accumulator arithmetic for int64 arrays: rows scored, then flags per category."""
+
+    def zero(self, value: np.ndarray) -> np.ndarray:
+        return np.zeros_like(value)
+
+    def addInPlace(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # noqa: N802 (Spark's name)
+        a += b
+        return a
+
+
+def scored_with_counts(df: "DataFrame", text_col: str = "query", model: str | os.PathLike[str] = "default",
+                       policy: str | os.PathLike[str] | None = None, market: str | None = None, *,
+                       distribute: str = "ship") -> tuple["DataFrame", Any, Any]:
+    """:func:`score`, plus an accumulator that counts rows and flags per category as actions run.
+
+    Returns ``(DataFrame, accumulator, classifier)``; after an action,
+    ``accumulator.value`` is ``[rows, flags of category 0, ...]`` (a task that
+    Spark retries counts twice).
+    """
+    out, clf, acc = _map_scores(df, text_col, model, policy, market, distribute, counter=True)
+    return out, acc, clf
 
 
 def score(
@@ -490,7 +527,7 @@ def score(
     -------
     pyspark.sql.DataFrame
     """
-    out, _ = _map_scores(df, text_col, model, policy, market, distribute)
+    out, _, _ = _map_scores(df, text_col, model, policy, market, distribute)
     return out
 
 
@@ -699,7 +736,7 @@ def sample(
     extra_fields = [StructField(part_c, IntegerType(), False), StructField(index_c, LongType(), False),
                     StructField(stratum_c, IntegerType(), False), StructField(pos_c, LongType(), False),
                     StructField(top_c, IntegerType(), False)]
-    scored, clf = _map_scores(df, text_col, model, None, None, distribute, extra_fields,
+    scored, clf, _ = _map_scores(df, text_col, model, None, None, distribute, extra_fields,
                               lambda c: _sample_columns(c, width))
     cats = list(clf.categories)
     names = strata_names(cats)
@@ -987,7 +1024,7 @@ def evaluate(
     extra_fields = [StructField(c_y, LongType(), False), StructField(c_f, LongType(), False),
                     StructField(c_lang, StringType(), False), StructField(c_hard, BooleanType(), False),
                     StructField(c_ev, StringType(), True)]
-    scored, clf = _map_scores(df, text_col, model, None, None, distribute, extra_fields,
+    scored, clf, _ = _map_scores(df, text_col, model, None, None, distribute, extra_fields,
                               lambda c: _eval_columns(c, indexes, labels_col))
     cats = list(clf.categories)
     keep = [c_y, c_f, c_lang, c_hard, c_ev] + [f"score_{c}" for c in cats]

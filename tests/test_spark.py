@@ -329,3 +329,87 @@ def test_import_searchsafe_does_not_import_pyspark() -> None:
     code = "import sys, searchsafe; searchsafe.load(); print('pyspark' in sys.modules, 'pyarrow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"]
+
+
+# -- the command line ----------------------------------------------------------
+def _read_dir(path: Path):
+    import pyarrow.dataset as ds
+
+    return ds.dataset(str(path), format="parquet", partitioning="hive").to_table()
+
+
+def test_cli_scores_parquet_into_partitioned_parquet(spark, clf, queries, tmp_path, capsys) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from searchsafe.cli import main
+
+    texts = queries[:600]
+    days = ["2026-12-01", "2026-12-02", "2026-12-03"] * 200
+    pq.write_table(pa.table({"text": texts, "day": days, "n": list(range(600))}), tmp_path / "logs.parquet")
+    out = tmp_path / "scored"
+    assert main(["spark", "score", str(tmp_path / "logs.parquet"), "--out", str(out), "--partition-by", "day"]) == 0
+    err = capsys.readouterr().err
+    assert f"wrote {out}" in err
+    assert "scored 600 rows in" in err
+    assert "stage " in err and " tasks, " in err
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["day=2026-12-01", "day=2026-12-02",
+                                                                   "day=2026-12-03"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scored")]
+    table = _read_dir(out).to_pylist()
+    by_n = sorted(table, key=lambda r: r["n"])
+    assert [r["text"] for r in by_n] == texts
+    got = np.array([[r[f"score_{c}"] for c in clf.categories] for r in by_n], dtype=np.float32)
+    assert np.array_equal(_bits(got), _bits(clf.score_batch(texts)))
+    flagged = clf.predict_batch(texts).sum(axis=0)
+    summary = ", ".join(f"{c} {int(k)}" for c, k in zip(clf.categories, flagged) if k)
+    assert f"flagged: {summary}" in err
+    # An existing output stays unless --force.
+    assert main(["spark", "score", str(tmp_path / "logs.parquet"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"searchsafe: error: {out}: already exists; pass --force to replace it"
+
+
+def test_cli_reads_csv_and_lines_and_writes_json_lines(spark, clf, tmp_path, capsys) -> None:
+    from searchsafe.cli import main
+
+    texts = [q for q, _ in CASES if q and q.strip() == q and "," not in q]
+    (tmp_path / "q.csv").write_text("query,id\n" + "".join(f"{t},{i}\n" for i, t in enumerate(texts)),
+                                    encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    assert main(["spark", "score", str(tmp_path / "q.csv"), "--out", str(out), "--text-column", "query",
+                 "--partitions", "2", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    rows = [json.loads(line) for part in sorted(out.glob("part-*")) for line in part.read_text("utf-8").splitlines()]
+    rows.sort(key=lambda r: int(r["id"]))
+    assert [r["query"] for r in rows] == texts
+    # JSON holds each float32 as its shortest decimal, which reads back to the same bits.
+    got = np.array([[r[f"score_{c}"] for c in clf.categories] for r in rows], dtype=np.float32)
+    assert np.array_equal(_bits(got), _bits(clf.score_batch(texts)))
+    (tmp_path / "q.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out2 = tmp_path / "lines-out"
+    assert main(["spark", "score", str(tmp_path / "q.txt"), "--out", str(out2), "--quiet"]) == 0
+    assert [r["text"] for r in _read_dir(out2).to_pylist()] == texts
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["spark", "score", "{tmp}/missing.parquet", "--out", "{tmp}/o"], "{tmp}/missing.parquet: no such file or directory"),
+    (["spark", "score", "{tmp}/q.parquet", "--out", "{tmp}/o", "--text-column", "body"],
+     "{tmp}/q.parquet: no column 'body' (columns: text); use --text-column"),
+    (["spark", "score", "{tmp}/q.parquet", "--out", "{tmp}/o", "--market", "jp"], "--market needs --policy"),
+    (["spark", "score", "{tmp}/q.data", "--out", "{tmp}/o"],
+     "{tmp}/q.data: cannot tell the format from the file name; pass --format (parquet, csv, tsv, jsonl, lines)"),
+    (["spark", "score", "{tmp}/q.parquet", "--out", "{tmp}/o", "--conf", "spark.x"],
+     "--conf 'spark.x': expected KEY=VALUE, e.g. spark.executor.memory=2g"),
+    (["spark"], "choose a spark command: score (see 'searchsafe spark --help')"),
+])
+def test_cli_errors_are_one_line(spark, tmp_path, capsys, argv, message) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from searchsafe.cli import main
+
+    pq.write_table(pa.table({"text": ["猫"]}), tmp_path / "q.parquet")
+    (tmp_path / "q.data").write_text("x", encoding="utf-8")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert capsys.readouterr().err.strip() == "searchsafe: error: " + message.format(tmp=tmp_path)
+    assert not (tmp_path / "o").exists()

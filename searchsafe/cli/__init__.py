@@ -11,6 +11,7 @@ Commands (``searchsafe COMMAND --help`` for each)::
     agreement  LABELS...              inter-annotator agreement (Cohen's / Fleiss' kappa)
     info       [MODEL]                a model's manifest: versions, thresholds, metrics
     verify     MODEL                  check a model's hashes and compatibility
+    spark score INPUT --out DIR       score a query log on Apache Spark (needs searchsafe[spark])
 
 Wherever a MODEL is expected, ``default`` names the bundled model; anything
 else is a model directory. Data goes to stdout, messages to stderr, and ``-``
@@ -45,7 +46,7 @@ import sys
 
 import numpy as np
 
-from . import agreement, diff, evaluate, explain, info, sample, score, train
+from . import agreement, diff, evaluate, explain, info, sample, score, spark, train
 from ._util import (
     EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_FAILED,
     CliError, Parser, one_line,
@@ -54,7 +55,7 @@ from ._util import (
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
 
 #: The command families, in the order ``--help`` lists them. Add a family here.
-FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info)
+FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, spark)
 COMMANDS = tuple(name for family in FAMILIES for name in family.COMMANDS)
 
 
