@@ -125,7 +125,7 @@ def under_spark_submit() -> bool:
 
 # -- errors from the workers ----------------------------------------------
 _WORKER_ERROR = re.compile(r"searchsafe\.[\w.]*?(ModelError|DataError|InvalidParameterError|SearchsafeError|"
-                           r"BackendUnavailableError): (.*)")
+                           r"BackendUnavailableError|PolicyError): (.*)")
 
 
 def _worker_error(exc: BaseException) -> SearchsafeError | None:
@@ -285,7 +285,15 @@ def _worker_guard(policy: _Artifact, market: str | None, model: _Artifact) -> An
         with _CACHE_LOCK:
             guard = _CACHE.get(key)
             if guard is None:
-                guard = _make_guard(_verified(policy), market, clf)
+                if policy.how == "default":
+                    import searchsafe
+
+                    if searchsafe.__version__ != policy.digest:
+                        raise ModelError(f"this executor has searchsafe {searchsafe.__version__}, the driver "
+                                         f"{policy.digest}; the shipped policies differ between versions")
+                    guard = _make_guard(None, market, clf)
+                else:
+                    guard = _make_guard(_verified(policy), market, clf)
                 _CACHE[key] = guard
                 _LOADS[f"policy:{policy.digest}"] = _LOADS.get(f"policy:{policy.digest}", 0) + 1
     return guard
@@ -309,7 +317,8 @@ def _load_policy_function() -> Callable[..., Any]:
     return fn
 
 
-def _make_guard(path: Path, market: str | None, clf: Any) -> Any:
+def _make_guard(path: Path | None, market: str | None, clf: Any) -> Any:
+    """A Guard for the policy file at *path* (None: the shipped default policies) that scores with *clf*."""
     import inspect
 
     fn = _load_policy_function()
@@ -322,7 +331,7 @@ def _make_guard(path: Path, market: str | None, clf: Any) -> Any:
         if name in params:
             kwargs[name] = clf
             break
-    return fn(str(path), **kwargs)
+    return fn(None if path is None else str(path), **kwargs)
 
 
 def _action_names(guard: Any, codes: Any) -> list[str | None]:
@@ -346,12 +355,17 @@ def _prepare_policy(spark: "SparkSession", policy: str | os.PathLike[str] | None
         if market is not None:
             raise InvalidParameterError("market= needs policy=; give the policy file that defines the market")
         return None
-    fn = _load_policy_function()
+    _load_policy_function()
+    if str(policy) == "default":
+        _make_guard(None, market, clf)  # validate the market on the driver
+        # The shipped policies come with searchsafe itself, which every executor has.
+        import searchsafe
+
+        return _Artifact("policy", "default", "default", searchsafe.__version__)
     path = Path(policy)
     if not path.is_file():
         raise InvalidParameterError(f"{policy}: no such policy file")
     _make_guard(path, market, clf)  # validate on the driver: a bad policy fails before any task starts
-    del fn
     digest = _sha256(path)
     where = _ship(spark, path, "policy", digest) if distribute == "ship" else str(path.resolve())
     return _Artifact("policy", distribute, where, digest)
@@ -514,8 +528,9 @@ def score(
         It is verified on the driver before the job starts and again, by its
         manifest's sha256, in every Python worker that loads it.
     policy : str or path-like, optional
-        A policy file for :func:`searchsafe.load_policy`; adds ``action``
-        (string) and ``escalate`` (boolean).
+        A policy file for :func:`searchsafe.load_policy`, or ``"default"`` for
+        the shipped policies; adds ``action`` (string: ``allow``, ``downrank``,
+        ...) and ``escalate`` (boolean), as ``Guard.decide_batch`` decides them.
     market : str, optional
         The policy's market, e.g. ``"jp"``.
     distribute : {"ship", "path"}

@@ -224,24 +224,39 @@ def test_executor_refuses_a_model_that_changed_after_the_driver_checked_it(spark
         ss._run(scored.collect)
 
 
-def test_policy_adds_action_and_escalate(spark, clf) -> None:
+POLICY = """\
+[market.jp]
+language = "ja"
+[market.jp.categories.sexual]
+threshold = 0.5
+action = "block"
+[market.jp.categories.harassment]
+action = "downrank"
+"""
+
+
+@pytest.mark.parametrize("which", ["default", "file"])
+def test_policy_adds_action_and_escalate(spark, clf, tmp_path, which) -> None:
     from searchsafe import spark as ss
 
+    df = spark.createDataFrame([(i, q) for i, (q, _) in enumerate(CASES)], "id long, query string")
     if not hasattr(searchsafe, "load_policy"):
-        df = spark.createDataFrame([("猫",)], "query string")
         with pytest.raises(searchsafe.InvalidParameterError, match=r"policy= needs searchsafe.load_policy"):
-            ss.score(df, policy=ROOT / "README.md", market="jp")
+            ss.score(df, policy="default", market="jp")
         pytest.skip("searchsafe.load_policy is not in this searchsafe yet (the policy branch adds it)")
-    policies = sorted((ROOT / "searchsafe").rglob("*.toml"))
-    assert policies, "the policy branch ships its default policies as .toml files in the package"
-    policy = policies[0]
-    guard = searchsafe.load_policy(str(policy), market="jp")
+    if which == "file":
+        policy = tmp_path / "policy.toml"
+        policy.write_text(POLICY, encoding="utf-8")
+        guard = searchsafe.load_policy(str(policy), market="jp", classifier=clf)
+    else:
+        policy = "default"
+        guard = searchsafe.load_policy(market="jp", classifier=clf)
     texts = [q for q, _ in CASES]
-    df = spark.createDataFrame([(i, q) for i, q in enumerate(texts)], "id long, query string")
     rows = ss.score(df, policy=policy, market="jp").collect()
     codes = guard.decide_batch(texts)
-    assert [r["action"] for r in rows] == ss._action_names(guard, codes)
+    assert [r["action"] for r in rows] == [searchsafe.ACTIONS[int(c)] for c in codes]
     assert [r["escalate"] for r in rows] == [bool(x) for x in codes.escalate]
+    assert {r["action"] for r in rows} <= set(searchsafe.ACTIONS)
 
 
 # -- sample and evaluate -----------------------------------------------------
