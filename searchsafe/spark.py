@@ -568,8 +568,10 @@ def stratify(P: np.ndarray, thresholds: np.ndarray, uncertain_width: float) -> t
     Examples
     --------
     >>> import numpy as np
-    >>> stratify(np.array([[0.1, 0.5], [0.95, 0.2]], np.float32), np.array([0.5, 0.9], np.float32), 0.1)
-    (array([1, 0]), array([1, 0]))
+    >>> P = np.array([[0.1, 0.85], [0.95, 0.2], [0.1, 0.1]], np.float32)
+    >>> top, stratum = stratify(P, np.array([0.5, 0.9], np.float32), 0.1)
+    >>> top.tolist(), [strata_names(["a", "b"])[s] for s in stratum]
+    ([1, 0, 0], ['b/uncertain', 'a/high', 'none/low'])
     """
     margin = P - thresholds
     top = margin.argmax(axis=1) if len(P) else np.zeros(0, dtype=np.int64)

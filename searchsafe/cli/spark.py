@@ -243,8 +243,10 @@ def run_score(args: argparse.Namespace) -> int:
         if out_path.exists() and not args.force:
             raise CliError(f"{out}: already exists; pass --force to replace it")
         parent = out_path.parent if str(out_path.parent) else Path(".")
-        if not parent.is_dir():
-            raise CliError(f"{out}: cannot write: no directory {parent}")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)  # as Spark itself does for a new output
+        except OSError as exc:
+            raise CliError(f"{out}: cannot write: {parent}: {exc.strerror or exc}") from None
         # Spark writes next to the target and the result takes its place only when complete.
         target = str(parent / f".{out_path.name}.tmp-{uuid.uuid4().hex[:8]}")
     from pyspark.errors import AnalysisException
@@ -266,7 +268,8 @@ def run_score(args: argparse.Namespace) -> int:
                                                         args.market, distribute=args.distribute)
             if args.partitions:
                 scored = scored.repartition(args.partitions)
-            say(args, f"scoring {source} ({fmt}, {df.rdd.getNumPartitions()} partitions) with "
+            k = df.rdd.getNumPartitions()
+            say(args, f"scoring {source} ({fmt}, {k} partition{'' if k == 1 else 's'}) with "
                       f"{clf.manifest.get('name', args.model)}; writing {out_fmt} to {out}")
             started = time.monotonic()
             with StageReporter(sc, group, out=io.StringIO() if args.quiet else sys.stderr):
