@@ -212,10 +212,10 @@ BAD_INPUT = [
      "<stdin>: pass --format (jsonl, csv, tsv) to read a table from stdin"),
     ("output directory missing", ["score", "{d}/queries.txt", "--model", "{m}", "--out", "{d}/nodir/out.jsonl"],
      "{d}/nodir/out.jsonl: cannot write: no directory {d}/nodir"),
-    ("no command", [], "choose a command: score, train, evaluate, explain, diff, sample, agreement, info, verify "
-                       "(see 'searchsafe --help')"),
+    ("no command", [], "choose a command: score, train, evaluate, explain, diff, sample, agreement, info, verify, "
+                       "spark (see 'searchsafe --help')"),
     ("unknown command", ["predict"], "unknown command 'predict'; choose one of: score, train, evaluate, explain, "
-                                     "diff, sample, agreement, info, verify (see 'searchsafe --help')"),
+                                     "diff, sample, agreement, info, verify, spark (see 'searchsafe --help')"),
     ("train without --out", ["train", "{d}/train.csv"],
      "the following arguments are required: --out (see 'searchsafe train --help')"),
     ("sample --n 0", ["sample", "{m}", "{d}/dev.csv", "--n", "0"],
