@@ -236,10 +236,10 @@ BAD_INPUT = [
     ("output directory missing", ["score", "{d}/queries.txt", "--model", "{m}", "--out", "{d}/nodir/out.jsonl"],
      "{d}/nodir/out.jsonl: cannot write: no directory {d}/nodir"),
     ("no command", [], "choose a command: score, train, evaluate, explain, diff, sample, agreement, info, verify, "
-                       "sign, decide, policy, sweep, dashboard, labelers, rca (see 'searchsafe --help')"),
+                       "sign, decide, policy, sweep, dashboard, labelers, rca, spark (see 'searchsafe --help')"),
     ("unknown command", ["predict"], "unknown command 'predict'; choose one of: score, train, evaluate, explain, "
                                      "diff, sample, agreement, info, verify, sign, decide, policy, sweep, dashboard, labelers, "
-                                     "rca (see 'searchsafe --help')"),
+                                     "rca, spark (see 'searchsafe --help')"),
     ("train without --out", ["train", "{d}/train.csv"],
      "the following arguments are required: --out (see 'searchsafe train --help')"),
     ("sample --n 0", ["sample", "{m}", "{d}/dev.csv", "--n", "0"],

@@ -18,6 +18,7 @@ Commands (``searchsafe COMMAND --help`` for each)::
     dashboard  LOGS                   flag rates over time, top and rising queries, alerts
     labelers   GOLD LABELER_FILES...  each labeler against a gold file: kappa, confusions, pass/fail
     rca        MODEL LABELED...       a model's errors grouped by cause, with the fix each suggests
+    spark score INPUT --out DIR       score a query log on Apache Spark (needs searchsafe[spark])
 
 Wherever a MODEL is expected, ``default`` names the bundled model; anything
 else is a model directory. Data goes to stdout, messages to stderr, and ``-``
@@ -58,7 +59,7 @@ try:
     import numpy as np
 
     from . import (agreement, dashboard, diff, evaluate, explain, info, labelers, policy, rca, sample, score, sign,
-                   sweep, train)
+                   spark, sweep, train)
 except KeyboardInterrupt:  # Ctrl-C while the command is still starting: no traceback
     print("searchsafe: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -71,7 +72,8 @@ from ._util import (
 __all__ = ["main", "EXIT_OK", "EXIT_FOUND", "EXIT_BAD_INPUT", "EXIT_VERIFY_FAILED"]
 
 #: The command families, in the order ``--help`` lists them. Add a family here.
-FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sign, policy, sweep, dashboard, labelers, rca)
+FAMILIES = (score, train, evaluate, explain, diff, sample, agreement, info, sign, policy, sweep, dashboard, labelers, rca,
+            spark)
 COMMANDS = tuple(name for family in FAMILIES for name in family.COMMANDS)
 
 
