@@ -12,7 +12,7 @@ from ._util import (
     CliError, EXIT_FOUND, EXIT_OK, Query, add_query_input, add_quiet, check_categories, check_output,
     csv_encoding, float_arg, iter_queries, load_model, output, positive_int, say, write_text,
 )
-from .explain import _feature_text
+from .._rca import describe_feature as _feature_text
 
 COMMANDS = ("sweep",)
 
