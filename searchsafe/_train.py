@@ -142,7 +142,7 @@ def prevalence_weights(Y: np.ndarray, prevalence: float | None) -> np.ndarray | 
     Examples
     --------
     >>> w = prevalence_weights(np.array([[True], [False], [False], [False]]), 0.1)
-    >>> float(w[0] / w.sum())
+    >>> round(float(w[0] / w.sum()), 6)
     0.1
     """
     if prevalence is None:

@@ -146,19 +146,19 @@ def test_policy_diff_on_a_real_pair_of_files(capsys, clf, tmp_path) -> None:
             if oe != ne:
                 t += " (escalation added)" if ne else " (escalation removed)"
             transitions[t] = transitions.get(t, 0) + 1
-    assert report["total"] == len(texts) == 11194
+    assert report["total"] == len(texts) == 13320
     assert report["transitions"] == dict(sorted(transitions.items(), key=lambda kv: (-kv[1], kv[0])))
     assert report["changed"] == sum(transitions.values()) > 0
     assert report["escalations"] == {"added": int((new_e & ~old_e).sum()), "removed": 0}
     assert all(len(v) <= 3 for v in report["examples"].values())
-    assert err.strip() == f"{report['changed']} decision(s) change across 1 market(s) and 11194 queries"
+    assert err.strip() == f"{report['changed']} decision(s) change across 1 market(s) and 13320 queries"
 
 
 def test_policy_diff_text_report_and_no_change_exit_0(capsys, queries) -> None:
     code, out, _ = run(capsys, "policy", "diff", "default", INCIDENT, queries, "--market", "jp", "-q")
     assert code == 1
     assert out.splitlines()[0] == (
-        "market jp: 2 of 6 queries change decision (33.33 %), policy searchsafe-default-2026-12-02 -> incident-2026-12-02"
+        "market jp: 1 of 6 queries change decision (16.67 %), policy searchsafe-default-2026-12-02 -> incident-2026-12-02"
     )
     assert "        1  allow -> block (escalation added)" in out.splitlines()
     code, out, _ = run(capsys, "policy", "diff", INCIDENT, INCIDENT, queries, "-q", "--examples", "0")

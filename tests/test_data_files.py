@@ -101,7 +101,8 @@ def test_non_utf8_names_the_line(tmp_path: Path) -> None:
     path.write_bytes(("text\tlabels\n" + "猫\t\n" * 6000).encode() + "caf\xe9\t\n".encode("latin-1"))
     with pytest.raises(DataError) as info:
         read_labeled(path, CATEGORIES)
-    assert str(info.value) == f"{path}:6002: not valid UTF-8 (byte 4 of the line is b'\\xe9'); save the file as UTF-8"
+    assert str(info.value) == (f"{path}:6002: not valid UTF-8; pass --encoding with the encoding the file was saved in "
+                               "(e.g. cp932, cp949)")
 
 
 def _gzip(path: Path, n: int) -> bytes:

@@ -26,7 +26,9 @@ def test_policy_lists_every_category_in_library_order_with_its_severity() -> Non
 
 def test_readme_category_table_matches_the_policy() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert table_rows(readme) == table_rows(POLICY.read_text(encoding="utf-8"))
+    # The Categories section; the deployment section has its own table of actions per category.
+    section = readme[readme.index("## Categories"):readme.index("## How it works")]
+    assert table_rows(section) == table_rows(POLICY.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("doc", ["README.md", "data/README.md", "data/lexicons/FORMAT.md"])

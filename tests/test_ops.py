@@ -561,7 +561,7 @@ def test_calibration_pack_is_read_back_by_evaluate_and_train(capsys, tmp_path):
         w.writeheader()
         w.writerows(pack)
     code, out, err = run(capsys, "evaluate", "default", tmp_path / "filled.csv", "--labels-column", "verdict_labels",
-                         "-q")
+                         "--json", "-", "-q")
     assert code == 0
     report = json.loads(out)
     assert report["n"] == len(pack)
@@ -587,6 +587,7 @@ def test_calibration_pack_order_and_groups(capsys, tmp_path):
 
 
 def test_diff_html_refuses_two_stdouts(capsys, tmp_path):
+    (tmp_path / "x.csv").write_text("text,labels\n猫 飼い方,\n", encoding="utf-8")
     code, out, err = run(capsys, "diff", "default", "labels", tmp_path / "x.csv", "--html", "-")
     assert (code, out) == (2, "")
     assert err == "searchsafe: error: --out and --html cannot both write to stdout; give --out FILE\n"
@@ -625,15 +626,17 @@ def test_pages_render_japanese_and_korean_as_visible_text(tmp_path, clf):
                                                                  ["猫 飼い方", ""]])
     quiz = write_csv(tmp_path / "quiz.csv", ["text", "labels"], [["死ね 日本語", ""], ["죽어라 한국어", "hate"],
                                                                  ["猫 飼い方", ""]])
-    held = write_csv(tmp_path / "held.csv", ["text", "labels", "tags", "group", "lang"], RCA_ROWS)
+    # A mislabeled Japanese row guarantees a Japanese error whatever the model gets right.
+    held = write_csv(tmp_path / "held.csv", ["text", "labels", "tags", "group", "lang"],
+                     [*RCA_ROWS, ["東京 天気 ラーメン", "violence", "", "", "ja"]])
     pages = {
         "dashboard": (render_dashboard(build_dashboard(str(logs))), ["死ね 日本語", "죽어라 한국어"]),
         "labelers": (render_labelers(labeler_quality(_rows(gold), {"quiz": _rows(quiz)}, CATS)),
                      ["死ね 日本語", "죽어라 한국어"]),
     }
     rca = root_causes(clf, _rows(held, clf.categories), max_examples=20)
-    rca_texts = [e["text"] for c in rca["dimensions"]["language"] for e in c["examples"]]
-    ja = next(t for t in rca_texts if re.search(r"[\u3040-\u30ff]", t))
+    rca_texts = [e["text"] for dim in rca["dimensions"].values() for c in dim for e in c["examples"]]
+    ja = next(t for t in rca_texts if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", t))
     ko = next(t for t in rca_texts if re.search(r"[\uac00-\ud7a3]", t))
     # The examples sit in folded sections; opened, they print.
     pages["rca"] = (render_rca({**rca, "data": ["held.csv"]}).replace("<details>", "<details open>"), [ja, ko])
@@ -641,7 +644,7 @@ def test_pages_render_japanese_and_korean_as_visible_text(tmp_path, clf):
     assert code == 1
     diff = json.loads((tmp_path / "pack.json").read_text(encoding="utf-8"))
     diff_texts = [it["text"] for g in diff["groups"] for it in g["items"]]
-    pages["calibration"] = (render_calibration(diff), [next(t for t in diff_texts if re.search(r"[\u3040-\u30ff]", t)),
+    pages["calibration"] = (render_calibration(diff), [next(t for t in diff_texts if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", t)),
                                                        next(t for t in diff_texts if re.search(r"[\uac00-\ud7a3]", t))])
     for name, (html, texts) in pages.items():
         page = tmp_path / f"{name}.html"
