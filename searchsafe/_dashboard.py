@@ -139,7 +139,7 @@ class SpaceSaving:
 def robust_z(history: Sequence[float], value: float, n: int) -> tuple[float, float, float]:
     """``(z, median, scale)`` of *value* against *history*; *n* is the volume behind *value*.
 
-    ``scale = max(1.4826 * MAD(history), sqrt(max(median, 1/n) * (1 - median) / n))``:
+    ``scale = max(1.4826 * MAD(history), sqrt(max(median, 1/n) * max(1 - median, 1/n) / n))``:
     the scaled MAD, floored by the binomial standard error of a rate measured on
     *n* queries, so a flat history does not make every wobble infinite.
 
@@ -152,7 +152,9 @@ def robust_z(history: Sequence[float], value: float, n: int) -> tuple[float, flo
     h = np.asarray(history, dtype=float)
     med = float(np.median(h))
     mad = float(np.median(np.abs(h - med)))
-    floor = math.sqrt(max(med, 1.0 / n) * (1.0 - min(med, 1.0)) / n)
+    # Both the rate and its complement are floored at 1/n, so a history at 0 %
+    # or at 100 % still leaves a positive scale.
+    floor = math.sqrt(max(med, 1.0 / n) * max(1.0 - med, 1.0 / n) / n)
     scale = max(MAD_SCALE * mad, floor)
     return (value - med) / scale, med, scale
 

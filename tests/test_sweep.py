@@ -217,7 +217,8 @@ CLI_ERRORS = [
     (["sweep", "default", "{d}/words.txt", "--out", "{d}/nodir/x.csv"], "{d}/nodir/x.csv: cannot write: no directory {d}/nodir"),
     (["sweep", "default", "{d}/words.txt", "--id-column", "key"],
      "--id-column needs a table input (csv, tsv, jsonl, parquet), not one query per line"),
-    (["sweep", "default", "{d}/latin1.txt"], "{d}/latin1.txt:2: not valid UTF-8"),
+    (["sweep", "default", "{d}/latin1.txt"], "{d}/latin1.txt:2: not valid UTF-8; pass --encoding with the encoding the file was saved in "
+                                                    "(e.g. cp932, cp949)"),
 ]
 
 
