@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import _compiled
 from ._errors import InvalidParameterError, ModelError
 from ._features import FeatureConfig, FeatureExtractor, check_lang, iter_texts
 from ._modelio import ModelData, read_model
@@ -20,6 +21,14 @@ __all__ = ["Classifier", "load", "default_model_path"]
 
 # Queries scored together in one pass of score_batch.
 _CHUNK = 4096
+
+
+def _calibrate(out: np.ndarray, rows: Any, logits: np.ndarray) -> None:
+    # Both scoring paths end here, on the same contiguous logits, so numpy's
+    # exp (whose float32 results depend on the CPU's SIMD path) is shared too.
+    # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
+    with np.errstate(over="ignore"):
+        out[rows] = 1.0 / (1.0 + np.exp(-logits))
 
 
 class Classifier:
@@ -34,6 +43,9 @@ class Classifier:
     flagged for a category when its score reaches that category's threshold.
     Empty, whitespace-only and ``None`` queries score 0.0 everywhere.
 
+    :attr:`scoring_path` says whether the compiled extension (``"compiled"``)
+    or the pure-Python reference (``"python"``) scores; both give the same bits.
+
     Examples
     --------
     >>> import searchsafe
@@ -46,7 +58,14 @@ class Classifier:
     []
     """
 
-    def __init__(self, model: ModelData, *, japanese_backend: str | None = None, korean_backend: str | None = None):
+    def __init__(
+        self,
+        model: ModelData,
+        *,
+        japanese_backend: str | None = None,
+        korean_backend: str | None = None,
+        compiled: bool | None = None,
+    ):
         config = FeatureConfig.from_dict(model.features)
         overrides = {"japanese_backend": japanese_backend, "korean_backend": korean_backend}
         for name, value in overrides.items():
@@ -73,6 +92,11 @@ class Classifier:
                 raise ModelError("weights.npz: a bucket lies outside the model's hash space")
             self._row_of[model.buckets] = np.arange(1, model.buckets.size + 1, dtype=np.int32)
         self._mask = (1 << config.hash_bits) - 1
+        self._compiled: _compiled.CompiledScorer | None = None
+        if _compiled.choose(compiled, config, k):
+            self._compiled = _compiled.CompiledScorer(self._extractor, self._row_of, self._weights, self._bias)
+        #: ``"compiled"`` or ``"python"``: which path scores (see :mod:`searchsafe._compiled`).
+        self.scoring_path = "compiled" if self._compiled is not None else "python"
         self._warm_up()
 
     @property
@@ -82,7 +106,10 @@ class Classifier:
 
     def __repr__(self) -> str:
         name = self.manifest.get("name", "model")
-        return f"<searchsafe.Classifier {name!r}: {len(self.categories)} categories, {self._model.buckets.size} weights>"
+        return (
+            f"<searchsafe.Classifier {name!r}: {len(self.categories)} categories, "
+            f"{self._model.buckets.size} weights, {self.scoring_path} path>"
+        )
 
     def _warm_up(self) -> None:
         # Load both dictionaries and sentencepiece now, not on the first real query.
@@ -93,6 +120,14 @@ class Classifier:
         return int(self._row_of[zlib.crc32(feature.encode("utf-8")) & self._mask])
 
     def _scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
+        if self._compiled is not None:
+            logits, nonempty = self._compiled.logits(items, lang)
+            out = np.zeros(logits.shape, dtype=np.float32)
+            if nonempty.all():
+                _calibrate(out, slice(None), logits)
+            elif nonempty.any():
+                _calibrate(out, nonempty, logits[nonempty])
+            return out
         lists = self._extractor.feature_lists(items, lang)
         n, k = len(lists), len(self.categories)
         out = np.zeros((n, k), dtype=np.float32)
@@ -113,9 +148,7 @@ class Classifier:
         sums = np.add.reduceat(self._weights[flat], starts, axis=0)
         scale = (1.0 / np.sqrt(lengths.astype(np.float32)))[:, None]
         logits = sums * scale + self._bias
-        # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
-        with np.errstate(over="ignore"):
-            out[nonempty] = 1.0 / (1.0 + np.exp(-logits))
+        _calibrate(out, nonempty, logits)
         return out
 
     # -- public -----------------------------------------------------------
@@ -269,6 +302,7 @@ def load(
     *,
     japanese_backend: str | None = None,
     korean_backend: str | None = None,
+    compiled: bool | None = None,
 ) -> Classifier:
     """Load a classifier: the bundled default model, or the model directory at *path*.
 
@@ -283,6 +317,11 @@ def load(
     japanese_backend, korean_backend : str, optional
         Tokenizer backends to use instead of the ones the model was trained with
         (a warning says that scores will shift).
+    compiled : bool, optional
+        ``None`` (default): the compiled extension when it is built, unless the
+        environment variable ``SEARCHSAFE_PURE_PYTHON=1`` turns it off; a
+        warning says once when it is missing. ``True`` requires it, ``False``
+        uses the pure-Python path. Scores are identical either way.
 
     Examples
     --------
@@ -298,4 +337,6 @@ def load(
                 f"the default model is missing at {path}; reinstall searchsafe, "
                 "or build it with `python models/build_default.py`"
             )
-    return Classifier(read_model(path), japanese_backend=japanese_backend, korean_backend=korean_backend)
+    return Classifier(
+        read_model(path), japanese_backend=japanese_backend, korean_backend=korean_backend, compiled=compiled
+    )

@@ -1,0 +1,181 @@
+"""The compiled scoring path and the choice between it and the pure-Python reference.
+
+The C extension ``searchsafe._speedups`` does normalization's pre-check,
+folding, language detection, feature hashing, the gather and the sum; the
+tokenizers (MeCab, sentencepiece) and the calibration stay as they are, so
+both paths give the same bits. Set ``SEARCHSAFE_PURE_PYTHON=1`` to force the
+pure-Python path, e.g. to test it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._errors import InvalidParameterError
+from ._features import FeatureConfig, FeatureExtractor
+from ._normalize import normalize
+
+try:
+    from . import _speedups
+except ImportError as _exc:  # built without a compiler, or an unusual platform
+    _speedups = None
+    _IMPORT_ERROR: str | None = str(_exc)
+else:
+    _IMPORT_ERROR = None
+
+__all__ = ["PURE_ENV", "BUILD_HINT", "available", "choose", "unsupported", "CompiledScorer"]
+
+#: Environment variable that forces the pure-Python path when set to anything but "" or "0".
+PURE_ENV = "SEARCHSAFE_PURE_PYTHON"
+BUILD_HINT = (
+    "install a C compiler and reinstall from source (pip install --force-reinstall --no-deps "
+    "--no-binary searchsafe searchsafe), or in a checkout run: python setup.py build_ext --inplace"
+)
+
+# Feature settings the C code knows; a model with any other setting, or a
+# FeatureConfig field added later, is scored by the Python reference until
+# the C side learns it, so a new setting can never be silently ignored.
+_KNOWN_FIELDS = {
+    "char_ngram_min", "char_ngram_max", "char_mode", "choseong_ngram_min", "choseong_ngram_max",
+    "morph_bigrams", "hash_bits", "japanese_backend", "korean_backend", "length_norm",
+}
+_LENGTH_NORMS = {"sqrt": 0, "none": 1}
+# Below this many queries, one sentencepiece call per query is cheaper than its list form.
+_SP_LIST_MIN = 8
+_warned = False
+
+
+def available() -> bool:
+    """Whether the C extension imported."""
+    return _speedups is not None
+
+
+def forced_pure() -> bool:
+    return os.environ.get(PURE_ENV, "") not in ("", "0")
+
+
+def unsupported(config: FeatureConfig, n_categories: int) -> str | None:
+    """Why the compiled path cannot score this model, or None if it can."""
+    fields = set(getattr(config, "__dataclass_fields__", {}))
+    extra = sorted(fields - _KNOWN_FIELDS)
+    if extra:
+        return f"feature settings the extension does not know yet: {', '.join(extra)}"
+    if getattr(config, "length_norm", "sqrt") not in _LENGTH_NORMS:
+        return f"length_norm={config.length_norm!r}"
+    if _speedups is not None and n_categories > _speedups.MAX_CATEGORIES:
+        return f"more than {_speedups.MAX_CATEGORIES} categories"
+    return None
+
+
+def choose(compiled: bool | None, config: FeatureConfig, n_categories: int) -> bool:
+    """Decide the scoring path: True for compiled.
+
+    ``compiled=None`` takes the compiled path when it is built and not turned
+    off by :data:`PURE_ENV`; when it is missing, a warning (once per process)
+    says how to build it. ``True`` insists on it, ``False`` refuses it.
+    """
+    global _warned
+    if compiled is not None and not isinstance(compiled, bool):
+        raise InvalidParameterError(f"compiled must be None, True or False; got {compiled!r}")
+    reason = unsupported(config, n_categories)
+    if compiled is False:
+        return False
+    if compiled is True:
+        if _speedups is None:
+            raise InvalidParameterError(
+                f"compiled=True, but searchsafe's C extension is not built ({_IMPORT_ERROR}); {BUILD_HINT}"
+            )
+        if reason:
+            raise InvalidParameterError(f"compiled=True, but the extension cannot score this model: {reason}")
+        return True
+    if forced_pure() or reason:
+        return False
+    if _speedups is None:
+        if not _warned:
+            _warned = True
+            warnings.warn(
+                f"searchsafe's C extension is not built, so scoring runs on the slower pure-Python path; {BUILD_HINT}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return False
+    return True
+
+
+class CompiledScorer:
+    """Logits of a batch through the C extension, equal bit for bit to the Python path's."""
+
+    def __init__(self, extractor: FeatureExtractor, row_of: np.ndarray, weights: np.ndarray, bias: np.ndarray):
+        assert _speedups is not None
+        cfg = extractor.config
+        self._ex = extractor
+        self._row_of = np.ascontiguousarray(row_of, dtype=np.int32)
+        self._weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self._bias = np.ascontiguousarray(bias, dtype=np.float32)
+        self._k = self._weights.shape[1]
+        self._cfg = (
+            int(cfg.char_mode == "word"), cfg.char_ngram_min, cfg.char_ngram_max,
+            cfg.choseong_ngram_min, cfg.choseong_ngram_max, int(cfg.morph_bigrams),
+            extractor.mask, _LENGTH_NORMS[getattr(cfg, "length_norm", "sqrt")],
+        )
+        sp = extractor._sp()
+        self._has_sp = sp is not None
+        self._piece_rows = None
+        self._unk = -1
+        if sp is not None:
+            # Each piece id's row, hashed once: "p" + the piece, as the Python path hashes it.
+            mask = extractor.mask
+            self._piece_rows = np.fromiter(
+                (self._row_of[zlib.crc32(("p" + sp.id_to_piece(i)).encode("utf-8")) & mask]
+                 for i in range(sp.get_piece_size())),
+                dtype=np.int32,
+            )
+            self._unk = sp.unk_id()
+
+    def logits(self, items: Sequence[str | None], lang: str | None, extra: Sequence[list[str] | None] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``(logits, nonempty)``: an (n, k) float32 array (-inf rows for empty queries) and a bool mask.
+
+        *extra*, if given, holds per query a list of further feature strings
+        (namespace prefix included), hashed and summed after all others.
+        """
+        ex, views = self._ex, _speedups.views
+        prepared: list[Any] = []
+        folded_of: list[str] = []
+        for q in items:
+            surface, words, folded, lg = views(q, normalize)
+            if not folded:
+                prepared.append(None)
+                continue
+            lg = lang or lg
+            prepared.append([lg, words, folded, ex._tokens(surface, lg), None, None])
+            folded_of.append(folded)
+        if self._has_sp and folded_of:
+            sp = ex._sp()
+            if len(folded_of) >= _SP_LIST_MIN:
+                ids = sp.encode(folded_of, num_threads=1)
+            else:
+                ids = [sp.encode(f) for f in folded_of]
+            unk, it = self._unk, iter(ids)
+            for p in prepared:
+                if p is not None:
+                    piece_ids = next(it)
+                    # An unknown piece's text is the query's own characters, not one id's piece.
+                    p[4] = sp.encode(p[2], out_type=str) if unk in piece_ids else piece_ids
+        if extra is not None:
+            for p, e in zip(prepared, extra):
+                if p is not None and e:
+                    p[5] = list(e)
+        n = len(prepared)
+        out = np.empty((n, self._k), dtype=np.float32)
+        _speedups.logits(
+            out, [tuple(p) if p is not None else None for p in prepared],
+            self._row_of, self._weights, self._bias, self._piece_rows, self._cfg,
+        )
+        nonempty = np.fromiter((p is not None for p in prepared), dtype=bool, count=n)
+        return out, nonempty
