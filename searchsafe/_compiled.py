@@ -18,7 +18,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
-from ._normalize import normalize
+from ._normalize import _qwerty_keeps, normalize
 
 try:
     from . import _speedups
@@ -145,15 +145,28 @@ class CompiledScorer:
         (namespace prefix included), hashed and summed after all others.
         """
         ex, views = self._ex, _speedups.views
+        ja, ko = ex._ja._fn(), ex._ko._fn()
+        # MeCab's output goes to C as one str where the backend is fugashi's.
+        ja_raw = getattr(ja, "mecab_parse", ja)
+        ko_raw = getattr(ko, "mecab_parse", ko)
+        both_raw = ja_raw is not ja and ko_raw is not ko
         prepared: list[Any] = []
         folded_of: list[str] = []
         for q in items:
-            surface, words, folded, lg = views(q, normalize)
+            surface, words, folded, lg = views(q, normalize, _qwerty_keeps)
             if not folded:
                 prepared.append(None)
                 continue
             lg = lang or lg
-            prepared.append([lg, words, folded, ex._tokens(surface, lg), None, None])
+            if lg == "ja":
+                toks: Any = ja_raw(surface)
+            elif lg == "ko":
+                toks = ko_raw(surface)
+            elif lg == "mixed":
+                toks = ja_raw(surface) + " " + ko_raw(surface) if both_raw else ja(surface) + ko(surface)
+            else:
+                toks = surface.split()
+            prepared.append([lg, words, folded, toks, None, None])
             folded_of.append(folded)
         if self._has_sp and folded_of:
             sp = ex._sp()

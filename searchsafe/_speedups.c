@@ -275,36 +275,66 @@ static PyObject *py_detect_language(PyObject *self, PyObject *arg)
 
 #define MAX_QUERY_CHARS 256
 
-static inline int plain_char(Py_UCS4 c)
+static inline int plain_letter(Py_UCS4 c)
 {
-    /* Letters every normalize() rule leaves alone: NFKC-stable, caseless or
-     * lowercase ASCII, no jamo, no separators, no width variants. */
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || (c >= 0x3041 && c <= 0x3096) ||
+    /* Letters every normalize() rule leaves alone on their own: NFKC-stable,
+     * caseless or lowercase ASCII, no width variants, no vowel jamo. */
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 0x3041 && c <= 0x3096) ||
            (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || (c >= 0x4E00 && c <= 0x9FFF) ||
-           (c >= 0xAC00 && c <= 0xD7A3);
+           (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x314E);
 }
 
-static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n)
+static inline int plain_mark(Py_UCS4 c)
+{
+    /* Punctuation NFKC keeps; "@" and "$" are leetspeak and "_" is a word character. */
+    if (c == '$' || c == '@' || c == '_')
+        return 0;
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E) ||
+           c == 0x3001 || c == 0x3002 || c == 0x30FB;
+}
+
+/* _CJK of _normalize.py: the letters between which a mark is padding. */
+static inline int cjk_letter(Py_UCS4 c)
+{
+    return (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || (c >= 0x4E00 && c <= 0x9FFF) ||
+           (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x3163);
+}
+
+/* 1 when normalize() is sure to return s unchanged, 0 when it may not.
+ * latin_ok, if given, is asked about each Latin word of three or more letters
+ * (the QWERTY rule needs a dictionary); without it such words answer 0. */
+static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
 {
     if (n == 0)
         return 1;
     if (n > MAX_QUERY_CHARS || s[0] == ' ' || s[n - 1] == ' ')
         return 0;
-    Py_ssize_t latin_run = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = s[i];
-        if (!plain_char(c))
-            return 0;
+        Py_UCS4 prev = i > 0 ? s[i - 1] : 0;
         if (c == ' ') {
-            if (s[i - 1] == ' ')
+            if (prev == ' ')
                 return 0; /* _SPACES squeezes runs */
+            continue;
         }
-        /* _undo_qwerty looks at Latin words of 3+ letters (4+ without Hangul). */
-        latin_run = (c >= 'a' && c <= 'z') ? latin_run + 1 : 0;
-        if (latin_run >= 3)
+        if (plain_mark(c)) {
+            /* _WEDGED_SEPARATOR: a run of marks between two CJK letters goes. */
+            if (i > 0 && !plain_mark(prev) && cjk_letter(prev)) {
+                Py_ssize_t j = i;
+                while (j < n && plain_mark(s[j]))
+                    j++;
+                if (j < n && cjk_letter(s[j]))
+                    return 0;
+            }
+            continue;
+        }
+        if (!plain_letter(c))
             return 0;
-        /* Leetspeak: digits between Latin letters. */
-        if (c >= '0' && c <= '9' && i > 0 && s[i - 1] >= 'a' && s[i - 1] <= 'z')
+        /* compose_jamo: a loose consonant right after a syllable joins it as its final. */
+        if (c >= 0x3131 && c <= 0x314E && prev >= 0xAC00 && prev <= 0xD7A3)
+            return 0;
+        /* Leetspeak: digits after a Latin letter. */
+        if (c >= '0' && c <= '9' && prev >= 'a' && prev <= 'z')
             return 0;
         /* Look-alikes of 死: タヒ, and 氏/市/4 before ね, ぬ, ん or に (either script). */
         if (i + 1 < n) {
@@ -318,18 +348,42 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n)
         }
     }
     /* _SPACED_LETTERS joins three or more one-letter words in a row. */
-    {
-        Py_ssize_t run = 0, len = 0;
-        for (Py_ssize_t i = 0; i <= n; i++) {
-            if (i == n || s[i] == ' ') {
-                run = len == 1 ? run + 1 : 0;
-                if (run >= 3)
-                    return 0;
-                len = 0;
-            } else {
-                len++;
-            }
+    Py_ssize_t run = 0, len = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ' ') {
+            run = len == 1 ? run + 1 : 0;
+            if (run >= 3)
+                return 0;
+            len = 0;
+        } else {
+            len++;
         }
+    }
+    /* _undo_qwerty reads Latin words of 3+ letters (4+ without Hangul) as Korean typed in English mode. */
+    for (Py_ssize_t i = 0; i < n;) {
+        if (!(s[i] >= 'a' && s[i] <= 'z')) {
+            i++;
+            continue;
+        }
+        Py_ssize_t j = i;
+        while (j < n && s[j] >= 'a' && s[j] <= 'z')
+            j++;
+        if (j - i >= 3) {
+            if (latin_ok == NULL)
+                return 0;
+            PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s + i, j - i);
+            if (word == NULL)
+                return -1;
+            PyObject *ok = PyObject_CallOneArg(latin_ok, word);
+            Py_DECREF(word);
+            if (ok == NULL)
+                return -1;
+            int truth = PyObject_IsTrue(ok);
+            Py_DECREF(ok);
+            if (truth <= 0)
+                return truth;
+        }
+        i = j;
     }
     return 1;
 }
@@ -344,17 +398,18 @@ static PyObject *py_is_normal(PyObject *self, PyObject *arg)
     Py_UCS4 *buf = ucs4_copy(arg, &n);
     if (buf == NULL)
         return NULL;
-    int ok = is_normal_buf(buf, n);
+    int ok = is_normal_buf(buf, n, NULL);
     PyMem_Free(buf);
     return PyBool_FromLong(ok);
 }
 
-/* views(query, normalize) -> (surface, folded_words, folded, lang).
- * normalize is the Python reference, called only when the pre-check fails. */
+/* views(query, normalize, latin_ok) -> (surface, folded_words, folded, lang).
+ * normalize is the Python reference, called only when the pre-check fails;
+ * latin_ok(word) says whether the QWERTY rule leaves a Latin word alone. */
 static PyObject *py_views(PyObject *self, PyObject *args)
 {
-    PyObject *query, *normalize;
-    if (!PyArg_ParseTuple(args, "OO:views", &query, &normalize))
+    PyObject *query, *normalize, *latin_ok = NULL;
+    if (!PyArg_ParseTuple(args, "OO|O:views", &query, &normalize, &latin_ok))
         return NULL;
     PyObject *surface;
     if (query == Py_None || (PyUnicode_Check(query) && PyUnicode_GET_LENGTH(query) == 0)) {
@@ -367,8 +422,10 @@ static PyObject *py_views(PyObject *self, PyObject *args)
         Py_UCS4 *buf = ucs4_copy(query, &n);
         if (buf == NULL)
             return NULL;
-        int ok = is_normal_buf(buf, n);
+        int ok = is_normal_buf(buf, n, latin_ok);
         PyMem_Free(buf);
+        if (ok < 0)
+            return NULL;
         if (ok) {
             Py_INCREF(query);
             surface = query;
@@ -525,6 +582,43 @@ static int arena_add(Arena *a, PyObject *s, int mode, Span *out)
     return 0;
 }
 
+/* Tokens from MeCab's output as one str: split on whitespace, "*" (no lemma)
+ * dropped, each token lowercased and folded as arena_add(mode 1) does; this is
+ * what _tokenize's fugashi tokens() and then the morpheme features do. */
+static int arena_add_token_text(Arena *a, PyObject *s, Vec *toks, Py_ssize_t *count)
+{
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), i = 0;
+    *count = 0;
+    while (i < n) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        Py_ssize_t start = i;
+        while (i < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i == start)
+            break;
+        if (i - start == 1 && PyUnicode_READ(kind, data, start) == '*')
+            continue;
+        PyObject *tok = PyUnicode_Substring(s, start, i);
+        if (tok == NULL)
+            return -1;
+        if (vec_reserve(toks, 1) < 0) {
+            Py_DECREF(tok);
+            PyErr_NoMemory();
+            return -1;
+        }
+        int rc = arena_add(a, tok, 1, &VEC_AT(*toks, Span, toks->len));
+        Py_DECREF(tok);
+        if (rc < 0)
+            return -1;
+        toks->len++;
+        (*count)++;
+    }
+    return 0;
+}
+
 /* -- the sum in numpy's order ----------------------------------------- */
 
 static inline const float *row_ptr(const float *W, int k, int32_t r) { return W + (Py_ssize_t)r * k; }
@@ -659,12 +753,16 @@ typedef struct {
     Vec *rows; /* int32 rows of the current query */
 } Sink;
 
+/* Features are first recorded as buckets; rows already known (sentencepiece
+ * ids) carry ROW_FLAG. Resolving buckets to rows later, after prefetching,
+ * keeps the random reads of row_of and the weights overlapping. */
+#define ROW_FLAG 0x80000000u
 #define PUSH_ROW(sink, crcstate)                                                              \
     do {                                                                                      \
         uint32_t bucket_ = ((crcstate) ^ 0xFFFFFFFFu) & cfg->mask;                            \
         if (vec_reserve((sink)->rows, 1) < 0)                                                 \
             return -1;                                                                        \
-        VEC_AT(*(sink)->rows, int32_t, (sink)->rows->len++) = (sink)->row_of[bucket_];        \
+        VEC_AT(*(sink)->rows, uint32_t, (sink)->rows->len++) = bucket_;                       \
     } while (0)
 
 static const Py_UCS4 CHO[19] = {0x3131, 0x3132, 0x3134, 0x3137, 0x3138, 0x3139, 0x3141, 0x3142, 0x3143, 0x3145,
@@ -752,7 +850,7 @@ static int query_rows(const Config *cfg, const Job *job, const Py_UCS4 *A, const
         if (vec_reserve(sink->rows, 1) < 0)
             return -1;
         if (p->row >= 0)
-            VEC_AT(*sink->rows, int32_t, sink->rows->len++) = p->row;
+            VEC_AT(*sink->rows, uint32_t, sink->rows->len++) = (uint32_t)p->row | ROW_FLAG;
         else
             PUSH_ROW(sink, crc_run(pre_p, A + p->text.off, p->text.len));
     }
@@ -806,7 +904,7 @@ static int get_buffer(PyObject *obj, Py_buffer *b, const char *fmt, int ndim, in
  *
  * items[i] is None (an empty query: its row becomes -inf, whose sigmoid is 0)
  * or (lang, folded_words, folded, tokens, pieces, extra): tokens a list of
- * str; pieces None or a list of int (sentencepiece ids, mapped through
+ * str, or MeCab's output as one str (split on whitespace, "*" dropped); pieces None or a list of int (sentencepiece ids, mapped through
  * piece_rows) or str (hashed as "p" + piece); extra None or a list of str
  * hashed as they are, after every other feature. */
 static PyObject *py_logits(PyObject *self, PyObject *args)
@@ -858,7 +956,7 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     Arena arena = {0};
     Vec jobs = {.item = sizeof(Job)}, toks = {.item = sizeof(Span)}, pieces = {.item = sizeof(Piece)},
-        extras = {.item = sizeof(Span)}, rows = {.item = sizeof(int32_t)}, scratch = {.item = sizeof(Py_UCS4)};
+        extras = {.item = sizeof(Span)}, rows = {.item = sizeof(uint32_t)}, scratch = {.item = sizeof(Py_UCS4)};
     Py_ssize_t n = PyList_GET_SIZE(items);
     int k = (int)wb.shape[1];
     const int32_t *row_of = (const int32_t *)rb.buf;
@@ -895,21 +993,25 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
             arena_add(&arena, PyTuple_GET_ITEM(it, 2), 0, &job->folded) < 0)
             goto done;
         PyObject *tl = PyTuple_GET_ITEM(it, 3);
-        if (!PyList_Check(tl)) {
-            PyErr_SetString(PyExc_TypeError, "tokens must be a list of str");
-            goto done;
-        }
-        Py_ssize_t nt = PyList_GET_SIZE(tl);
-        if (vec_reserve(&toks, nt) < 0) {
-            PyErr_NoMemory();
-            goto done;
-        }
         job->tok_first = toks.len;
-        job->tok_count = nt;
-        for (Py_ssize_t t = 0; t < nt; t++) {
-            if (arena_add(&arena, PyList_GET_ITEM(tl, t), 1, &VEC_AT(toks, Span, toks.len)) < 0)
+        if (PyUnicode_Check(tl)) {
+            if (arena_add_token_text(&arena, tl, &toks, &job->tok_count) < 0)
                 goto done;
-            toks.len++;
+        } else if (PyList_Check(tl)) {
+            Py_ssize_t nt = PyList_GET_SIZE(tl);
+            if (vec_reserve(&toks, nt) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            job->tok_count = nt;
+            for (Py_ssize_t t = 0; t < nt; t++) {
+                if (arena_add(&arena, PyList_GET_ITEM(tl, t), 1, &VEC_AT(toks, Span, toks.len)) < 0)
+                    goto done;
+                toks.len++;
+            }
+        } else {
+            PyErr_SetString(PyExc_TypeError, "tokens must be a list of str or MeCab's output as one str");
+            goto done;
         }
         PyObject *pl = PyTuple_GET_ITEM(it, 4);
         job->piece_first = pieces.len;
@@ -995,17 +1097,23 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
             failed = 1;
             break;
         }
-        const int32_t *r = (const int32_t *)rows.p;
+        uint32_t *u = (uint32_t *)rows.p;
         Py_ssize_t m = rows.len;
+        for (Py_ssize_t j = 0; j < m; j++)
+            if (!(u[j] & ROW_FLAG))
+                PREFETCH(row_of + u[j]);
         for (Py_ssize_t j = 0; j < m; j++) {
-            if (r[j] < 0 || r[j] >= n_rows_w) {
+            int32_t row = (u[j] & ROW_FLAG) ? (int32_t)(u[j] & ~ROW_FLAG) : row_of[u[j]];
+            if (row < 0 || row >= n_rows_w) {
                 failed = 2;
                 break;
             }
-            PREFETCH(W + (Py_ssize_t)r[j] * k);
+            u[j] = (uint32_t)row;
+            PREFETCH(W + (Py_ssize_t)row * k);
         }
         if (failed)
             break;
+        const int32_t *r = (const int32_t *)rows.p;
         float sum[MAX_CATEGORIES];
         reduceat_sum(r, m, W, k, sum);
         if (cfg.length_norm == 0) {
