@@ -281,7 +281,8 @@ static inline int plain_letter(Py_UCS4 c)
      * caseless or lowercase ASCII, no width variants, no vowel jamo. */
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 0x3041 && c <= 0x3096) ||
            (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || (c >= 0x4E00 && c <= 0x9FFF) ||
-           (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x314E);
+           (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x314E && c != 0x3140 && c != 0x3144);
+    /* ㅀ and ㅄ: NFKC turns them into old-Hangul conjoining jamo that _CONJOINING_TO_COMPAT does not map back. */
 }
 
 static inline int plain_mark(Py_UCS4 c)
