@@ -30,3 +30,7 @@ def test_wheel_install_loads_default_model(tmp_path: Path) -> None:
     )
     out = subprocess.run([str(py), "-c", code], check=True, cwd=tmp_path, capture_output=True, text=True)
     assert out.stdout.strip() == "['self_harm'] []"
+    # The console script reaches the CLI package (searchsafe/cli/ must be in the wheel).
+    cli = subprocess.run([str(env_dir / "bin" / "searchsafe"), "info"], cwd=tmp_path, capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("name:")

@@ -1,0 +1,141 @@
+"""``searchsafe info`` and ``searchsafe verify``: a model's manifest, and a check of its files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._util import (
+    CliError, DEFAULT_MODEL, EXIT_OK, EXIT_VERIFY_FAILED, model_path,
+)
+
+COMMANDS = ("info", "verify")
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``info`` and ``verify`` commands to the subparsers *sub*."""
+    # info
+    p = sub.add_parser("info", help="a model's manifest: versions, thresholds, metrics",
+                       description="Show a model's manifest (the default model without MODEL).")
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL")
+    p.add_argument("--json", action="store_true", help="the whole manifest as JSON")
+    p.set_defaults(func=run_info)
+
+    # verify
+    p = sub.add_parser("verify", help="check a model's files, hashes and compatibility (exit 3 on failure)",
+                       description="Check that a model directory is complete and untampered (every file's sha256), "
+                       "readable by this searchsafe, loadable with the installed tokenizers, and scores sanely. "
+                       "Exits 3 on failure.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--strict", action="store_true",
+                   help="also fail when the installed tokenizer versions differ from the model's")
+    p.set_defaults(func=run_verify)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print a model's manifest, readably or as JSON."""
+    from .._modelio import read_manifest
+
+    path = model_path(args.model)
+    if args.model != DEFAULT_MODEL and not path.exists():
+        raise CliError(f"{args.model}: no such model directory (use 'default' for the bundled model)")
+    manifest = read_manifest(path)
+    if args.json:
+        sys.stdout.write(json.dumps({"path": str(path), **manifest}, ensure_ascii=False, indent=2) + "\n")
+        return EXIT_OK
+    training = manifest.get("training", {})
+    metrics = manifest.get("metrics", {})
+    split = next((s for s in ("test", "dev") if s in metrics), None)
+    lines = [
+        f"name:       {manifest.get('name', '-')}",
+        f"path:       {path}",
+        f"format:     {manifest.get('format')} version {manifest.get('format_version')}",
+        f"trained:    {training.get('n_train', '-')} rows; thresholds from {training.get('threshold_source', '-')}"
+        + (f"; {training['mode']}" if "mode" in training else ""),
+    ]
+    if "command" in training:
+        lines.append(f"command:    {training['command']}")
+    versions = manifest.get("versions", {})
+    lines.append("versions:   " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
+    for lang, tok in manifest.get("tokenizers", {}).items():
+        lines.append(f"tokenizer:  {lang}: " + ", ".join(f"{k} {v}" for k, v in tok.items()))
+    lines.append(f"weights:    {manifest.get('n_weights', '-')} rows; features {manifest.get('features', {})}")
+    header = f"categories ({len(manifest.get('categories', []))}):"
+    if split:
+        header += f"  precision / recall / F1 on {split}"
+    lines.append(header)
+    for c in manifest.get("categories", []):
+        line = f"  {c:<20} threshold {manifest.get('thresholds', {}).get(c, float('nan')):.4f}"
+        m = metrics.get(split, {}).get("overall", {}).get("categories", {}).get(c) if split else None
+        if m:
+            line += f"   {m['precision']:.3f} / {m['recall']:.3f} / {m['f1']:.3f}"
+        lines.append(line)
+    for s in ("dev", "test"):
+        if s in metrics:
+            hn = metrics[s].get("hard_negatives", {})
+            lines.append(f"{s + ':':<11} macro-F1 {metrics[s]['overall'].get('macro_f1')}, "
+                         f"hard negatives flagged {hn.get('false_positive_rate')}")
+    for name, digest in manifest.get("files", {}).items():
+        lines.append(f"file:       {name} sha256 {digest}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Check a model directory; exit 3 on the first problem."""
+    from .._classifier import Classifier
+    from .._errors import SearchsafeError
+    from .._modelio import FORMAT_VERSION, read_manifest, read_model, verify_files
+
+    path = model_path(args.model)
+    if args.model != DEFAULT_MODEL and not path.exists():
+        raise CliError(f"{args.model}: no such model directory (use 'default' for the bundled model)")
+    out = sys.stdout
+    try:
+        manifest = read_manifest(path)
+        out.write(f"ok  manifest: format version {manifest['format_version']} "
+                  f"(this searchsafe reads up to {FORMAT_VERSION})\n")
+        verify_files(path, manifest)
+        out.write(f"ok  files: {len(manifest['files'])} match their sha256 in the manifest\n")
+        data = read_model(path)
+        bad = [c for c, t in zip(data.categories, data.thresholds) if not 0.0 < float(t) < 1.0]
+        if bad:
+            raise CliError(f"{path}: threshold of {bad[0]!r} is outside (0, 1)", EXIT_VERIFY_FAILED)
+        out.write(f"ok  weights: {data.buckets.size} rows for {len(data.categories)} categories\n")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf = Classifier(data)
+        P = clf.score_batch(["猫 飼い方", "고양이 사료 추천", "死にたい", "자살 방법", ""])
+        if not (np.isfinite(P).all() and (P >= 0).all() and (P <= 1).all()):
+            raise CliError(f"{path}: scores are not probabilities (NaN or outside [0, 1])", EXIT_VERIFY_FAILED)
+        out.write("ok  scoring: tokenizers load and scores are probabilities\n")
+        mismatches = []
+        for lang, extractor_tok in (("japanese", clf._extractor._ja), ("korean", clf._extractor._ko)):
+            recorded = manifest.get("tokenizers", {}).get(lang, {})
+            for dist, version in extractor_tok.versions.items():
+                if dist in recorded and recorded[dist] != version:
+                    mismatches.append(f"{dist} {version} installed, model trained with {recorded[dist]}")
+        if mismatches:
+            message = "tokenizer versions differ (tokens, so scores, may shift): " + "; ".join(mismatches)
+            if args.strict:
+                raise CliError(f"{path}: {message}", EXIT_VERIFY_FAILED)
+            print(f"searchsafe: warning: {message}", file=sys.stderr)
+        else:
+            out.write("ok  compatibility: installed tokenizer versions match the model's\n")
+    except CliError:
+        raise
+    except (SearchsafeError, ImportError, OSError, ValueError) as exc:
+        raise CliError(str(exc), EXIT_VERIFY_FAILED) from None
+    out.write(f"verified {path}\n")
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``info`` or ``verify``, whichever *args* names."""
+    return run_verify(args) if args.command == "verify" else run_info(args)
+
