@@ -28,7 +28,7 @@ except ImportError as _exc:  # built without a compiler, or an unusual platform
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["PURE_ENV", "BUILD_HINT", "available", "choose", "unsupported", "CompiledScorer"]
+__all__ = ["PURE_ENV", "BUILD_HINT", "available", "choose", "describe", "unsupported", "CompiledScorer"]
 
 #: Environment variable that forces the pure-Python path when set to anything but "" or "0".
 PURE_ENV = "SEARCHSAFE_PURE_PYTHON"
@@ -105,6 +105,24 @@ def choose(compiled: bool | None, config: FeatureConfig, n_categories: int) -> b
             )
         return False
     return True
+
+
+def describe(config: FeatureConfig, n_categories: int) -> str:
+    """One line saying which path a Classifier for this model takes by default, and why.
+
+    Examples
+    --------
+    >>> describe(FeatureConfig(), 8).split(" ")[0] in ("compiled", "python")
+    True
+    """
+    reason = unsupported(config, n_categories)
+    if _speedups is None:
+        return f"python (the C extension is not built: {_IMPORT_ERROR}; {BUILD_HINT})"
+    if forced_pure():
+        return f"python ({PURE_ENV} is set)"
+    if reason:
+        return f"python (the C extension cannot score this model: {reason})"
+    return f"compiled (C extension {os.path.basename(_speedups.__file__)})"
 
 
 class CompiledScorer:

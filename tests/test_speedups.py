@@ -324,3 +324,15 @@ def test_logits_refuses_malformed_input(fast: Classifier) -> None:
         sp.logits(out, [("ja", "a", "a", ["\ud800"], None, None)], s._row_of, s._weights, s._bias, None, s._cfg)
     with pytest.raises(TypeError, match="^fold_words\\(\\) takes a str; got int$"):
         sp.fold_words(3)
+
+
+def test_info_says_which_path_scores(capsys, monkeypatch) -> None:
+    from searchsafe.cli import main
+
+    monkeypatch.delenv("SEARCHSAFE_PURE_PYTHON", raising=False)
+    assert main(["info"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("scoring:"))
+    assert line == f"scoring:    compiled (C extension {Path(sp.__file__).name})"
+    monkeypatch.setenv("SEARCHSAFE_PURE_PYTHON", "1")
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scoring"] == "python (SEARCHSAFE_PURE_PYTHON is set)"
