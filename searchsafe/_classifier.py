@@ -23,12 +23,12 @@ __all__ = ["Classifier", "load", "default_model_path"]
 _CHUNK = 4096
 
 
-def _calibrate(out: np.ndarray, rows: Any, logits: np.ndarray) -> None:
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
     # Both scoring paths end here, on the same contiguous logits, so numpy's
     # exp (whose float32 results depend on the CPU's SIMD path) is shared too.
     # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
     with np.errstate(over="ignore"):
-        out[rows] = 1.0 / (1.0 + np.exp(-logits))
+        return 1.0 / (1.0 + np.exp(-logits))
 
 
 class Classifier:
@@ -122,11 +122,11 @@ class Classifier:
     def _scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
         if self._compiled is not None:
             logits, nonempty = self._compiled.logits(items, lang)
+            if nonempty is None:
+                return _sigmoid(logits)
             out = np.zeros(logits.shape, dtype=np.float32)
-            if nonempty.all():
-                _calibrate(out, slice(None), logits)
-            elif nonempty.any():
-                _calibrate(out, nonempty, logits[nonempty])
+            if nonempty.any():
+                out[nonempty] = _sigmoid(logits[nonempty])
             return out
         lists = self._extractor.feature_lists(items, lang)
         n, k = len(lists), len(self.categories)
@@ -148,7 +148,7 @@ class Classifier:
         sums = np.add.reduceat(self._weights[flat], starts, axis=0)
         scale = (1.0 / np.sqrt(lengths.astype(np.float32)))[:, None]
         logits = sums * scale + self._bias
-        _calibrate(out, nonempty, logits)
+        out[nonempty] = _sigmoid(logits)
         return out
 
     # -- public -----------------------------------------------------------

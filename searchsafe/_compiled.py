@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 import zlib
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
@@ -155,58 +156,41 @@ class CompiledScorer:
             )
             self._unk = sp.unk_id()
 
-    def logits(self, items: Sequence[str | None], lang: str | None, extra: Sequence[list[str] | None] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """``(logits, nonempty)``: an (n, k) float32 array (-inf rows for empty queries) and a bool mask.
+    def logits(self, items: list[str | None], lang: str | None, extra: Sequence[list[str] | None] | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(logits, nonempty)``: an (n, k) float32 array (-inf rows for empty queries) and a bool
+        mask, or None for the mask when every query had something to score.
 
         *extra*, if given, holds per query a list of further feature strings
         (namespace prefix included), hashed and summed after all others.
         """
-        ex, views = self._ex, _speedups.views
+        ex = self._ex
         ja, ko = ex._ja._fn(), ex._ko._fn()
         # MeCab's output goes to C as one str where the backend is fugashi's.
-        ja_raw = getattr(ja, "mecab_parse", ja)
-        ko_raw = getattr(ko, "mecab_parse", ko)
-        both_raw = ja_raw is not ja and ko_raw is not ko
-        prepared: list[Any] = []
-        folded_of: list[str] = []
-        for q in items:
-            surface, words, folded, lg = views(q, normalize, _qwerty_keeps)
-            if not folded:
-                prepared.append(None)
-                continue
-            lg = lang or lg
-            if lg == "ja":
-                toks: Any = ja_raw(surface)
-            elif lg == "ko":
-                toks = ko_raw(surface)
-            elif lg == "mixed":
-                toks = ja_raw(surface) + " " + ko_raw(surface) if both_raw else ja(surface) + ko(surface)
-            else:
-                toks = surface.split()
-            prepared.append([lg, words, folded, toks, None, None])
-            folded_of.append(folded)
-        if self._has_sp and folded_of:
-            sp = ex._sp()
-            if len(folded_of) >= _SP_LIST_MIN:
-                ids = sp.encode(folded_of, num_threads=1)
-            else:
-                ids = [sp.encode(f) for f in folded_of]
-            unk, it = self._unk, iter(ids)
-            for p in prepared:
-                if p is not None:
-                    piece_ids = next(it)
-                    # An unknown piece's text is the query's own characters, not one id's piece.
-                    p[4] = sp.encode(p[2], out_type=str) if unk in piece_ids else piece_ids
-        if extra is not None:
-            for p, e in zip(prepared, extra):
-                if p is not None and e:
-                    p[5] = list(e)
-        n = len(prepared)
-        out = np.empty((n, self._k), dtype=np.float32)
-        _speedups.logits(
-            out, [tuple(p) if p is not None else None for p in prepared],
-            self._row_of, self._weights, self._bias, self._piece_rows, self._cfg,
+        ja_raw = getattr(ja, "mecab_parse", None)
+        ko_raw = getattr(ko, "mecab_parse", None)
+        if ja_raw is not None and ko_raw is not None:
+            def mixed(s: str) -> str:
+                return ja_raw(s) + " " + ko_raw(s)
+        else:
+            def mixed(s: str) -> list[str]:
+                return ja(s) + ko(s)
+        prepared, folded = _speedups.prepare(
+            items, lang, normalize, _qwerty_keeps, ja_raw or ja, ko_raw or ko, mixed
         )
-        nonempty = np.fromiter((p is not None for p in prepared), dtype=bool, count=n)
-        return out, nonempty
+        pieces = None
+        sp = ex._sp() if self._has_sp else None
+        if sp is not None and folded:
+            if len(folded) >= _SP_LIST_MIN:
+                pieces = sp.encode(folded, num_threads=1)
+            else:
+                pieces = [sp.encode(f) for f in folded]
+        out = np.empty((len(prepared), self._k), dtype=np.float32)
+        live = _speedups.logits(
+            out, prepared, self._row_of, self._weights, self._bias, self._piece_rows, self._cfg,
+            pieces=pieces, extra=None if extra is None else list(extra), unk_id=self._unk,
+            unk_pieces=None if sp is None else partial(sp.encode, out_type=str),
+        )
+        if live == len(prepared):
+            return out, None
+        return out, np.fromiter((p is not None for p in prepared), dtype=bool, count=len(prepared))

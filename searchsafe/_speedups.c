@@ -407,11 +407,8 @@ static PyObject *py_is_normal(PyObject *self, PyObject *arg)
 /* views(query, normalize, latin_ok) -> (surface, folded_words, folded, lang).
  * normalize is the Python reference, called only when the pre-check fails;
  * latin_ok(word) says whether the QWERTY rule leaves a Latin word alone. */
-static PyObject *py_views(PyObject *self, PyObject *args)
+static PyObject *views_impl(PyObject *query, PyObject *normalize, PyObject *latin_ok)
 {
-    PyObject *query, *normalize, *latin_ok = NULL;
-    if (!PyArg_ParseTuple(args, "OO|O:views", &query, &normalize, &latin_ok))
-        return NULL;
     PyObject *surface;
     if (query == Py_None || (PyUnicode_Check(query) && PyUnicode_GET_LENGTH(query) == 0)) {
         surface = PyUnicode_New(0, 0);
@@ -461,6 +458,80 @@ static PyObject *py_views(PyObject *self, PyObject *args)
     }
     Py_INCREF(LANG_STR[lang]);
     return Py_BuildValue("(NNNN)", surface, words, folded, LANG_STR[lang]);
+}
+
+static PyObject *py_views(PyObject *self, PyObject *args)
+{
+    PyObject *query, *normalize, *latin_ok = NULL;
+    if (!PyArg_ParseTuple(args, "OO|O:views", &query, &normalize, &latin_ok))
+        return NULL;
+    return views_impl(query, normalize, latin_ok == Py_None ? NULL : latin_ok);
+}
+
+/* prepare(queries, lang, normalize, latin_ok, parse_ja, parse_ko, parse_mixed) -> (items, folded)
+ *
+ * The per-query Python part of the compiled path, as one loop in C: views,
+ * then the tokenizer for the query's language (lang, if not None, forces
+ * one). items[i] is None for a query with nothing to score, else
+ * [lang, folded_words, folded, tokens] ready for logits(); folded lists the
+ * folded text of the non-empty ones, for one sentencepiece call. */
+static PyObject *py_prepare(PyObject *self, PyObject *args)
+{
+    PyObject *queries, *lang, *normalize, *latin_ok, *parsers[3];
+    if (!PyArg_ParseTuple(args, "O!OOOOOO:prepare", &PyList_Type, &queries, &lang, &normalize, &latin_ok,
+                          &parsers[0], &parsers[1], &parsers[2]))
+        return NULL;
+    if (lang != Py_None && !PyUnicode_Check(lang)) {
+        PyErr_SetString(PyExc_TypeError, "lang must be None or a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(queries);
+    PyObject *items = PyList_New(n), *folded_list = PyList_New(0);
+    if (items == NULL || folded_list == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = views_impl(PyList_GET_ITEM(queries, i), normalize, latin_ok == Py_None ? NULL : latin_ok);
+        if (v == NULL)
+            goto fail;
+        PyObject *surface = PyTuple_GET_ITEM(v, 0), *folded = PyTuple_GET_ITEM(v, 2);
+        if (PyUnicode_GET_LENGTH(folded) == 0) {
+            Py_DECREF(v);
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(items, i, Py_None);
+            continue;
+        }
+        PyObject *lg = lang != Py_None ? lang : PyTuple_GET_ITEM(v, 3);
+        PyObject *toks;
+        if (PyUnicode_CompareWithASCIIString(lg, "ja") == 0)
+            toks = PyObject_CallOneArg(parsers[0], surface);
+        else if (PyUnicode_CompareWithASCIIString(lg, "ko") == 0)
+            toks = PyObject_CallOneArg(parsers[1], surface);
+        else if (PyUnicode_CompareWithASCIIString(lg, "mixed") == 0)
+            toks = PyObject_CallOneArg(parsers[2], surface);
+        else
+            toks = PyUnicode_Split(surface, NULL, -1);
+        PyObject *item = toks == NULL ? NULL : PyList_New(4);
+        if (item == NULL || PyList_Append(folded_list, folded) < 0) {
+            Py_XDECREF(toks);
+            Py_XDECREF(item);
+            Py_DECREF(v);
+            goto fail;
+        }
+        Py_INCREF(lg);
+        PyList_SET_ITEM(item, 0, lg);
+        Py_INCREF(PyTuple_GET_ITEM(v, 1));
+        PyList_SET_ITEM(item, 1, PyTuple_GET_ITEM(v, 1));
+        Py_INCREF(folded);
+        PyList_SET_ITEM(item, 2, folded);
+        PyList_SET_ITEM(item, 3, toks);
+        PyList_SET_ITEM(items, i, item);
+        Py_DECREF(v);
+    }
+    return Py_BuildValue("(NN)", items, folded_list);
+fail:
+    Py_XDECREF(items);
+    Py_XDECREF(folded_list);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -904,16 +975,29 @@ static int get_buffer(PyObject *obj, Py_buffer *b, const char *fmt, int ndim, in
 /* logits(out, items, row_of, weights, bias, piece_rows, config)
  *
  * items[i] is None (an empty query: its row becomes -inf, whose sigmoid is 0)
- * or (lang, folded_words, folded, tokens, pieces, extra): tokens a list of
+ * or a tuple/list (lang, folded_words, folded, tokens[, pieces, extra]): tokens a list of
  * str, or MeCab's output as one str (split on whitespace, "*" dropped); pieces None or a list of int (sentencepiece ids, mapped through
  * piece_rows) or str (hashed as "p" + piece); extra None or a list of str
- * hashed as they are, after every other feature. */
-static PyObject *py_logits(PyObject *self, PyObject *args)
+ * hashed as they are, after every other feature. Keywords: pieces (one entry
+ * per non-empty item, instead of item[4]), extra (one per item, instead of
+ * item[5]), unk_id and unk_pieces (called with the folded text when a piece
+ * list holds unk_id, returning the pieces as str). Returns how many items
+ * were non-empty. */
+static PyObject *py_logits(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *out_obj, *items, *row_of_obj, *w_obj, *bias_obj, *piece_obj, *cfg_obj;
-    if (!PyArg_ParseTuple(args, "OOOOOOO:logits", &out_obj, &items, &row_of_obj, &w_obj, &bias_obj, &piece_obj,
-                          &cfg_obj))
+    PyObject *pieces_arg = Py_None, *extra_arg = Py_None, *unk_fn = Py_None;
+    long unk_id = -1;
+    static char *kwlist[] = {"out", "items", "row_of", "weights", "bias", "piece_rows", "config",
+                             "pieces", "extra", "unk_id", "unk_pieces", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO|OOlO:logits", kwlist, &out_obj, &items, &row_of_obj,
+                                     &w_obj, &bias_obj, &piece_obj, &cfg_obj, &pieces_arg, &extra_arg, &unk_id,
+                                     &unk_fn))
         return NULL;
+    if ((pieces_arg != Py_None && !PyList_Check(pieces_arg)) || (extra_arg != Py_None && !PyList_Check(extra_arg))) {
+        PyErr_SetString(PyExc_TypeError, "pieces and extra must be None or lists");
+        return NULL;
+    }
     Config cfg;
     unsigned long mask;
     if (!PyArg_ParseTuple(cfg_obj, "iiiiiiki", &cfg.word_mode, &cfg.lo, &cfg.hi, &cfg.cmin, &cfg.cmax, &cfg.bigrams,
@@ -955,6 +1039,8 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
         return NULL;
     }
     PyObject *result = NULL;
+    PyObject *owned_pl = NULL; /* pieces returned by unk_pieces, held while copied */
+    Py_ssize_t live = 0;       /* non-empty items seen */
     Arena arena = {0};
     Vec jobs = {.item = sizeof(Job)}, toks = {.item = sizeof(Span)}, pieces = {.item = sizeof(Piece)},
         extras = {.item = sizeof(Span)}, rows = {.item = sizeof(uint32_t)}, scratch = {.item = sizeof(Py_UCS4)};
@@ -985,15 +1071,16 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
             job->empty = 1;
             continue;
         }
-        if (!PyTuple_Check(it) || PyTuple_GET_SIZE(it) != 6) {
-            PyErr_SetString(PyExc_TypeError, "each item must be None or a 6-tuple");
+        Py_ssize_t width = PyTuple_Check(it) ? PyTuple_GET_SIZE(it) : PyList_Check(it) ? PyList_GET_SIZE(it) : -1;
+        if (width != 4 && width != 6) {
+            PyErr_SetString(PyExc_TypeError, "each item must be None or a tuple or list of 4 or 6 fields");
             goto done;
         }
-        if (arena_add(&arena, PyTuple_GET_ITEM(it, 0), 0, &job->lang) < 0 ||
-            arena_add(&arena, PyTuple_GET_ITEM(it, 1), 0, &job->words) < 0 ||
-            arena_add(&arena, PyTuple_GET_ITEM(it, 2), 0, &job->folded) < 0)
+        PyObject **f = PySequence_Fast_ITEMS(it);
+        if (arena_add(&arena, f[0], 0, &job->lang) < 0 || arena_add(&arena, f[1], 0, &job->words) < 0 ||
+            arena_add(&arena, f[2], 0, &job->folded) < 0)
             goto done;
-        PyObject *tl = PyTuple_GET_ITEM(it, 3);
+        PyObject *tl = f[3];
         job->tok_first = toks.len;
         if (PyUnicode_Check(tl)) {
             if (arena_add_token_text(&arena, tl, &toks, &job->tok_count) < 0)
@@ -1014,7 +1101,28 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "tokens must be a list of str or MeCab's output as one str");
             goto done;
         }
-        PyObject *pl = PyTuple_GET_ITEM(it, 4);
+        PyObject *pl = width == 6 ? f[4] : Py_None;
+        if (pieces_arg != Py_None) {
+            if (live >= PyList_GET_SIZE(pieces_arg)) {
+                PyErr_SetString(PyExc_ValueError, "pieces must hold one entry per non-empty item");
+                goto done;
+            }
+            pl = PyList_GET_ITEM(pieces_arg, live);
+        }
+        live++;
+        if (unk_fn != Py_None && PyList_Check(pl)) {
+            /* An unknown piece's text is the query's own characters, not one id's piece. */
+            for (Py_ssize_t t = 0; t < PyList_GET_SIZE(pl); t++) {
+                PyObject *p = PyList_GET_ITEM(pl, t);
+                if (PyLong_Check(p) && PyLong_AsLong(p) == unk_id) {
+                    owned_pl = PyObject_CallOneArg(unk_fn, f[2]);
+                    if (owned_pl == NULL)
+                        goto done;
+                    pl = owned_pl;
+                    break;
+                }
+            }
+        }
         job->piece_first = pieces.len;
         if (pl != Py_None) {
             if (!PyList_Check(pl)) {
@@ -1047,7 +1155,9 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
                 pieces.len++;
             }
         }
-        PyObject *el = PyTuple_GET_ITEM(it, 5);
+        Py_CLEAR(owned_pl);
+        PyObject *el = extra_arg != Py_None ? (i < PyList_GET_SIZE(extra_arg) ? PyList_GET_ITEM(extra_arg, i) : Py_None)
+                       : width == 6 ? f[5] : Py_None;
         job->extra_first = extras.len;
         if (el != Py_None) {
             if (!PyList_Check(el)) {
@@ -1137,9 +1247,9 @@ static PyObject *py_logits(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_IndexError, "row_of points past the weights");
         goto done;
     }
-    Py_INCREF(Py_None);
-    result = Py_None;
+    result = PyLong_FromSsize_t(live);
 done:
+    Py_XDECREF(owned_pl);
     free(arena.buf);
     free(jobs.p);
     free(toks.p);
@@ -1164,9 +1274,10 @@ static PyMethodDef methods[] = {
     {"join_words", py_join_words, METH_O, "searchsafe._normalize.join_words in C."},
     {"detect_language", py_detect_language, METH_O, "searchsafe.detect_language in C."},
     {"is_normal", py_is_normal, METH_O, "True only if normalize(text) == text (may be False when it is)."},
+    {"prepare", py_prepare, METH_VARARGS, "The text views and tokens of a batch, ready for logits()."},
     {"views", py_views, METH_VARARGS, "views(query, normalize) -> (surface, folded_words, folded, lang)."},
     {"reduceat_sum", py_reduceat_sum, METH_VARARGS, "Sum of rows of a float32 matrix in np.add.reduceat's order."},
-    {"logits", py_logits, METH_VARARGS, "Feature rows, gather and sum of a batch, written into out."},
+    {"logits", (PyCFunction)(void (*)(void))py_logits, METH_VARARGS | METH_KEYWORDS, "Feature rows, gather and sum of a batch, written into out."},
     {NULL, NULL, 0, NULL},
 };
 

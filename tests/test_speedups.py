@@ -224,7 +224,7 @@ def _reference_logits(clf: Classifier, query: str, extra: list[str], length_norm
 ])
 def test_extra_feature_strings_are_hashed_and_summed_like_the_others(fast: Classifier, query: str, extra) -> None:
     got, nonempty = fast._compiled.logits([query], None, [extra])
-    assert nonempty.tolist() == [True]
+    assert nonempty is None  # every query had features
     assert same_bits(got[0], _reference_logits(fast, query, extra, "sqrt"))
 
 
@@ -314,7 +314,7 @@ def test_compiled_must_be_a_bool_or_none(model) -> None:
 def test_logits_refuses_malformed_input(fast: Classifier) -> None:
     s = fast._compiled
     out = np.empty((1, 8), np.float32)
-    with pytest.raises(TypeError, match="^each item must be None or a 6-tuple$"):
+    with pytest.raises(TypeError, match="^each item must be None or a tuple or list of 4 or 6 fields$"):
         sp.logits(out, [("ja",)], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg)
     with pytest.raises(ValueError, match=r"^out must be \(len\(items\), k\)"):
         sp.logits(np.empty((2, 8), np.float32), [None], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg)
@@ -324,6 +324,15 @@ def test_logits_refuses_malformed_input(fast: Classifier) -> None:
         sp.logits(out, [("ja", "a", "a", ["\ud800"], None, None)], s._row_of, s._weights, s._bias, None, s._cfg)
     with pytest.raises(TypeError, match="^fold_words\\(\\) takes a str; got int$"):
         sp.fold_words(3)
+    with pytest.raises(ValueError, match="^pieces must hold one entry per non-empty item$"):
+        sp.logits(out, [("ja", "a", "a", [])], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg, pieces=[])
+
+
+def test_empty_queries_among_others_score_zero(fast: Classifier, pure: Classifier) -> None:
+    queries = ["", "자살 방법", None, "   ", "!!!", "猫"]
+    got = fast.score_batch(queries)
+    assert same_bits(got, pure.score_batch(queries))
+    assert not got[[0, 2, 3, 4]].any() and got[1].any()
 
 
 def test_info_says_which_path_scores(capsys, monkeypatch) -> None:
