@@ -10,6 +10,7 @@ pure-Python path, e.g. to test it.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 import zlib
 from functools import partial
@@ -155,6 +156,23 @@ class CompiledScorer:
                 dtype=np.int32,
             )
             self._unk = sp.unk_id()
+        self._local = threading.local()
+
+    def _thread_calls(self) -> tuple[Any, Any, Any, Any, Any]:
+        # Taggers and the sentencepiece processor are per thread (see _tokenize), so are these.
+        ex = self._ex
+        ja, ko = ex._ja._fn(), ex._ko._fn()
+        # MeCab's output goes to C as one str where the backend is fugashi's.
+        ja_raw = getattr(ja, "mecab_parse", None)
+        ko_raw = getattr(ko, "mecab_parse", None)
+        if ja_raw is not None and ko_raw is not None:
+            def mixed(s: str) -> Any:
+                return ja_raw(s) + " " + ko_raw(s)
+        else:
+            def mixed(s: str) -> Any:
+                return ja(s) + ko(s)
+        sp = ex._sp() if self._has_sp else None
+        return ja_raw or ja, ko_raw or ko, mixed, sp, None if sp is None else partial(sp.encode, out_type=str)
 
     def logits(self, items: list[str | None], lang: str | None, extra: Sequence[list[str] | None] | None = None
                ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -164,22 +182,12 @@ class CompiledScorer:
         *extra*, if given, holds per query a list of further feature strings
         (namespace prefix included), hashed and summed after all others.
         """
-        ex = self._ex
-        ja, ko = ex._ja._fn(), ex._ko._fn()
-        # MeCab's output goes to C as one str where the backend is fugashi's.
-        ja_raw = getattr(ja, "mecab_parse", None)
-        ko_raw = getattr(ko, "mecab_parse", None)
-        if ja_raw is not None and ko_raw is not None:
-            def mixed(s: str) -> str:
-                return ja_raw(s) + " " + ko_raw(s)
-        else:
-            def mixed(s: str) -> list[str]:
-                return ja(s) + ko(s)
-        prepared, folded = _speedups.prepare(
-            items, lang, normalize, _qwerty_keeps, ja_raw or ja, ko_raw or ko, mixed
-        )
+        calls = getattr(self._local, "calls", None)
+        if calls is None:
+            calls = self._local.calls = self._thread_calls()
+        parse_ja, parse_ko, parse_mixed, sp, unk_pieces = calls
+        prepared, folded = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko, parse_mixed)
         pieces = None
-        sp = ex._sp() if self._has_sp else None
         if sp is not None and folded:
             if len(folded) >= _SP_LIST_MIN:
                 pieces = sp.encode(folded, num_threads=1)
@@ -189,7 +197,7 @@ class CompiledScorer:
         live = _speedups.logits(
             out, prepared, self._row_of, self._weights, self._bias, self._piece_rows, self._cfg,
             pieces=pieces, extra=None if extra is None else list(extra), unk_id=self._unk,
-            unk_pieces=None if sp is None else partial(sp.encode, out_type=str),
+            unk_pieces=unk_pieces,
         )
         if live == len(prepared):
             return out, None
