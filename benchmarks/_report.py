@@ -22,7 +22,7 @@ def _fraction(problems: list[str], where: str, value: Any) -> None:
         problems.append(f"{where}: expected a number in [0, 1], got {value!r}")
 
 
-def validate(results: dict[str, Any], parts: tuple[str, ...] = ("speed", "peers", "public")) -> list[str]:
+def validate(results: dict[str, Any], parts: tuple[str, ...] = ("speed", "peers", "public", "compiled")) -> list[str]:
     """Everything that makes a result unusable; an empty list means well formed."""
     from benchmarks.peers import PEERS, SYSTEMS
 
@@ -96,6 +96,16 @@ def validate(results: dict[str, Any], parts: tuple[str, ...] = ("speed", "peers"
                 _positive(problems, f"public.{name}.speed_default_model.qps", t[name]["speed_default_model"]["qps"])
         except (KeyError, TypeError) as exc:
             problems.append(f"public: malformed ({type(exc).__name__}: {exc})")
+    c = results.get("compiled")
+    if "compiled" in parts and c and "error" not in c:
+        try:
+            for name, v in c["batch_qps"].items():
+                _positive(problems, f"compiled.batch_qps.{name}", v)
+            for key, v in c["ratios"].items():
+                _positive(problems, f"compiled.ratios.{key}", v)
+            _positive(problems, "compiled.floor.floor_us", c["floor"]["floor_us"])
+        except (KeyError, TypeError) as exc:
+            problems.append(f"compiled: malformed ({type(exc).__name__}: {exc})")
     return problems
 
 
@@ -152,6 +162,13 @@ def render(results: dict[str, Any], plots: dict[str, str]) -> str:
         out += ["## Public Korean datasets", ""]
         out.append(public.tables(results["public"]) if "error" not in results["public"]
                    else f"Failed:\n\n```\n{results['public']['error']}\n```")
+        out.append("")
+    if "compiled" in results:
+        from benchmarks import compiled
+
+        out += ["## Compiled path: against the Python path, the tokenizer floor and the peers", ""]
+        out.append(compiled.tables(results["compiled"]) if "error" not in results["compiled"]
+                   else f"Failed:\n\n```\n{results['compiled']['error']}\n```")
         out.append("")
     out += ["## Reading these numbers", "", CAVEATS]
     return "\n".join(out) + "\n"

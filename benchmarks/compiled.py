@@ -211,7 +211,8 @@ def _word_cache(clf, queries: list[str], repeats: int) -> dict[str, Any]:
     from searchsafe import _speedups
     from searchsafe._normalize import _qwerty_keeps, normalize
 
-    views = [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries) if v[2] and v[3] in ("ja", "ko")]
+    views = [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries)
+             if v[2] and v[3] in ("ja", "ko")]
     tok = {"ja": ex._ja.tokens, "ko": ex._ko.tokens}
     whole = [tok[lg](s) for s, _, _, lg in views]
     cache: dict[tuple[str, str], list[str]] = {}
@@ -347,7 +348,8 @@ def tables(res: dict[str, Any]) -> str:
     out += [f"Queries the pre-check sends to Python's normalize(): {100 * sc['normalize fallback share']:.1f}%.", ""]
     out += [C.markdown_table(["pure-Python path stage", "µs/query"], list(sp.items())), ""]
     out += [f"Floor on the same queries: MeCab {fl['mecab_us']} µs/query "
-            f"(ja {fl['mecab_by_lang_us'].get('ja')}, ko {fl['mecab_by_lang_us'].get('ko')} per query of that language), "
+            f"(ja {fl['mecab_by_lang_us'].get('ja')}, ko {fl['mecab_by_lang_us'].get('ko')} "
+            "per query of that language), "
             f"sentencepiece {fl['sentencepiece_us']}, together {fl['floor_us']} µs/query.", ""]
     capi = res.get("mecab_capi", {})
     if "error" in capi:
@@ -360,15 +362,16 @@ def tables(res: dict[str, Any]) -> str:
     lat = res["latency"]
     rows = [(name, *(v[f"{kind}_p{q}_us"] for kind in ("cpu", "wall") for q in ("50", "99", "99.9")))
             for name, v in lat.items()]
-    rows += [(f"MeCab parse alone, {lg}", *(v[f"{kind}_p{q}_us"] for kind in ("cpu", "wall") for q in ("50", "99", "99.9")))
-             for lg, v in fl["mecab_latency"].items()]
+    cols = [f"{kind}_p{q}_us" for kind in ("cpu", "wall") for q in ("50", "99", "99.9")]
+    rows += [(f"MeCab parse alone, {lg}", *(v[c] for c in cols)) for lg, v in fl["mecab_latency"].items()]
     out += ["Single-query latency, `Classifier.score(query)`, µs:", "",
             C.markdown_table(["path", "CPU p50", "CPU p99", "CPU p99.9", "wall p50", "wall p99", "wall p99.9"], rows),
             ""]
     th = res["threads_wall_qps"]
     out += ["Threads on the 2 cores, wall-clock queries/s, batches of 500:", "",
             C.markdown_table(["path", "1 thread", "2 threads", "2 ÷ 1"],
-                             [(k, C.fmt_int(v["1"]), C.fmt_int(v["2"]), round(v["2"] / v["1"], 2)) for k, v in th.items()]),
+                             [(k, C.fmt_int(v["1"]), C.fmt_int(v["2"]), round(v["2"] / v["1"], 2))
+                              for k, v in th.items()]),
             ""]
     wc = res["word_cache"]
     out += [f"Per-word token cache (evaluated, not shipped): on {wc['queries']:,} fresh ja/ko queries, "

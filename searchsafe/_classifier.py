@@ -210,7 +210,8 @@ class Classifier:
         >>> scores["self_harm"]
         0.0
         """
-        return {c: float(p) for c, p in zip(self.categories, self._one(query, lang))}
+        # tolist() gives the same Python floats as float() of each float32, in one call.
+        return dict(zip(self.categories, self._one(query, lang).tolist()))
 
     def predict(self, query: str | None, *, lang: str | None = None) -> list[str]:
         """Names of the categories one query is flagged for; ``[]`` means benign.
