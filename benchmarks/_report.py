@@ -23,7 +23,7 @@ def _fraction(problems: list[str], where: str, value: Any) -> None:
 
 
 def validate(results: dict[str, Any],
-             parts: tuple[str, ...] = ("speed", "peers", "public", "realtraffic")) -> list[str]:
+             parts: tuple[str, ...] = ("speed", "peers", "public", "realtraffic", "compiled")) -> list[str]:
     """Everything that makes a result unusable; an empty list means well formed."""
     from benchmarks.peers import PEERS, SYSTEMS
 
@@ -122,6 +122,16 @@ def validate(results: dict[str, Any],
                             _fraction(problems, f"realtraffic.public.{name}.{sys_name}.f1", v["systems"][sys_name]["f1"])
         except (KeyError, TypeError) as exc:
             problems.append(f"realtraffic: malformed ({type(exc).__name__}: {exc})")
+    c = results.get("compiled")
+    if "compiled" in parts and c and "error" not in c:
+        try:
+            for name, v in c["batch_qps"].items():
+                _positive(problems, f"compiled.batch_qps.{name}", v)
+            for key, v in c["ratios"].items():
+                _positive(problems, f"compiled.ratios.{key}", v)
+            _positive(problems, "compiled.floor.floor_us", c["floor"]["floor_us"])
+        except (KeyError, TypeError) as exc:
+            problems.append(f"compiled: malformed ({type(exc).__name__}: {exc})")
     return problems
 
 
@@ -187,6 +197,13 @@ def render(results: dict[str, Any], plots: dict[str, str]) -> str:
         out += ["## Real traffic: text nobody here wrote, held-out entries, beside the keyword list", ""]
         out.append(realtraffic.tables(results["realtraffic"]) if "error" not in results["realtraffic"]
                    else f"Failed:\n\n```\n{results['realtraffic']['error']}\n```")
+        out.append("")
+    if "compiled" in results:
+        from benchmarks import compiled
+
+        out += ["## Compiled path: against the Python path, the tokenizer floor and the peers", ""]
+        out.append(compiled.tables(results["compiled"]) if "error" not in results["compiled"]
+                   else f"Failed:\n\n```\n{results['compiled']['error']}\n```")
         out.append("")
     out += ["## Reading these numbers", "", CAVEATS]
     return "\n".join(out) + "\n"

@@ -31,7 +31,7 @@ if __package__ in (None, ""):
 from benchmarks import _common as C  # noqa: E402
 from benchmarks import _report  # noqa: E402
 
-PARTS = ("speed", "peers", "public", "realtraffic")
+PARTS = ("speed", "peers", "public", "realtraffic", "compiled")
 
 
 def _load() -> str:
@@ -43,9 +43,9 @@ def _load() -> str:
 
 def run(quick: bool, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
     """Run *parts* and return the results dict (a failed part holds ``{"error": traceback}``)."""
-    from benchmarks import peers, public, realtraffic, speed
+    from benchmarks import compiled, peers, public, realtraffic, speed
 
-    modules = {"speed": speed, "peers": peers, "public": public, "realtraffic": realtraffic}
+    modules = {"speed": speed, "peers": peers, "public": public, "realtraffic": realtraffic, "compiled": compiled}
     os.environ["PYTHONPATH"] = C.child_env()["PYTHONPATH"]  # for probes and joblib workers
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),

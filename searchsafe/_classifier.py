@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import _compiled
 from ._cache import LRUCache, check_cache_size
 from ._errors import InvalidParameterError, ModelError
 from ._features import FeatureConfig, FeatureExtractor, check_lang, iter_texts
@@ -29,6 +30,14 @@ _FEATURE_BUDGET = 1 << 17
 _SLICE = 64
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    # Both scoring paths end here, on the same contiguous logits, so numpy's
+    # exp (whose float32 results depend on the CPU's SIMD path) is shared too.
+    # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
 class Classifier:
     """Scores Japanese and Korean queries for each harm category.
 
@@ -40,6 +49,9 @@ class Classifier:
     Scores are probabilities calibrated on the training data; a query is
     flagged for a category when its score reaches that category's threshold.
     Empty, whitespace-only and ``None`` queries score 0.0 everywhere.
+
+    :attr:`scoring_path` says whether the compiled extension (``"compiled"``)
+    or the pure-Python reference (``"python"``) scores; both give the same bits.
 
     Examples
     --------
@@ -60,6 +72,7 @@ class Classifier:
         japanese_backend: str | None = None,
         korean_backend: str | None = None,
         cache_size: int = 0,
+        compiled: bool | None = None,
     ):
         # Off by default: a cache only pays on repeated queries, and costs memory.
         self._cache = LRUCache(cache_size) if check_cache_size(cache_size) else None
@@ -90,6 +103,11 @@ class Classifier:
             self._row_of[model.buckets] = np.arange(1, model.buckets.size + 1, dtype=np.int32)
         self._mask = (1 << config.hash_bits) - 1
         self._sqrt_norm = config.length_norm == "sqrt"
+        self._compiled: _compiled.CompiledScorer | None = None
+        if _compiled.choose(compiled, config, k):
+            self._compiled = _compiled.CompiledScorer(self._extractor, self._row_of, self._weights, self._bias)
+        #: ``"compiled"`` or ``"python"``: which path scores (see :mod:`searchsafe._compiled`).
+        self.scoring_path = "compiled" if self._compiled is not None else "python"
         self._warm_up()
 
     @property
@@ -99,7 +117,10 @@ class Classifier:
 
     def __repr__(self) -> str:
         name = self.manifest.get("name", "model")
-        return f"<searchsafe.Classifier {name!r}: {len(self.categories)} categories, {self._model.buckets.size} weights>"
+        return (
+            f"<searchsafe.Classifier {name!r}: {len(self.categories)} categories, "
+            f"{self._model.buckets.size} weights, {self.scoring_path} path>"
+        )
 
     def _warm_up(self) -> None:
         # Load both dictionaries and sentencepiece now, not on the first real query.
@@ -110,6 +131,14 @@ class Classifier:
         return int(self._row_of[zlib.crc32(feature.encode("utf-8")) & self._mask])
 
     def _scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
+        if self._compiled is not None:
+            logits, nonempty = self._compiled.logits(items, lang)
+            if nonempty is None:
+                return _sigmoid(logits)
+            out = np.zeros(logits.shape, dtype=np.float32)
+            if nonempty.any():
+                out[nonempty] = _sigmoid(logits[nonempty])
+            return out
         n, k = len(items), len(self.categories)
         out = np.zeros((n, k), dtype=np.float32)
         pending: list[list[str]] = []
@@ -146,9 +175,7 @@ class Classifier:
             logits = sums * (1.0 / np.sqrt(lengths.astype(np.float32)))[:, None] + self._bias
         else:
             logits = sums + self._bias
-        # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
-        with np.errstate(over="ignore"):
-            out[nonempty] = 1.0 / (1.0 + np.exp(-logits))
+        out[nonempty] = _sigmoid(logits)
 
     # -- public -----------------------------------------------------------
     def score_batch(self, queries: Iterable[str | None], *, lang: str | None = None) -> np.ndarray:
@@ -233,7 +260,8 @@ class Classifier:
         >>> scores["self_harm"]
         0.0
         """
-        return {c: float(p) for c, p in zip(self.categories, self._one(query, lang))}
+        # tolist() gives the same Python floats as float() of each float32, in one call.
+        return dict(zip(self.categories, self._one(query, lang).tolist()))
 
     def predict(self, query: str | None, *, lang: str | None = None) -> list[str]:
         """Names of the categories one query is flagged for; ``[]`` means benign.
@@ -328,6 +356,7 @@ def load(
     sha256: str | None = None,
     public_key: Any = None,
     cache_size: int = 0,
+    compiled: bool | None = None,
 ) -> Classifier:
     """Load a classifier: the bundled default model, or the model directory at *path*.
 
@@ -354,6 +383,11 @@ def load(
     cache_size : int, optional
         Keep the scores of this many recent distinct queries (an exact LRU on the
         query text); 0, the default, turns the cache off. Answers never change.
+    compiled : bool, optional
+        ``None`` (default): the compiled extension when it is built, unless the
+        environment variable ``SEARCHSAFE_PURE_PYTHON=1`` turns it off; a
+        warning says once when it is missing. ``True`` requires it, ``False``
+        uses the pure-Python path. Scores are identical either way.
 
     Examples
     --------
@@ -370,4 +404,10 @@ def load(
                 "or build it with `python models/build_default.py`"
             )
     model = read_model(path, sha256=sha256, public_key=public_key)
-    return Classifier(model, japanese_backend=japanese_backend, korean_backend=korean_backend, cache_size=cache_size)
+    return Classifier(
+        model,
+        japanese_backend=japanese_backend,
+        korean_backend=korean_backend,
+        cache_size=cache_size,
+        compiled=compiled,
+    )

@@ -158,15 +158,22 @@ _NOT_WORD_OR_SPACE = re.compile(r"[^\w ]+|_+")
 _LONG_REPEAT = re.compile(r"(.)\1{2,}")
 
 
+def _qwerty_word(word: str) -> str:
+    hangul = qwerty_to_hangul(word)
+    return hangul if hangul is not None and is_known_korean(hangul) else word
+
+
+def _qwerty_keeps(word: str) -> bool:
+    """Whether the QWERTY rule leaves a Latin word of 3+ letters alone (asked by the compiled pre-check)."""
+    return _qwerty_word(word) == word
+
+
 def _undo_qwerty(text: str) -> str:
     min_len = 3 if _HANGUL.search(text) else 4
 
     def convert(match: re.Match[str]) -> str:
         word = match.group(0)
-        if len(word) < min_len:
-            return word
-        hangul = qwerty_to_hangul(word)
-        return hangul if hangul is not None and is_known_korean(hangul) else word
+        return word if len(word) < min_len else _qwerty_word(word)
 
     return _LATIN_WORD.sub(convert, text)
 

@@ -77,6 +77,8 @@ def _fugashi_tagger(dic_module: str, pip_name: str, lemma_field: int | None) -> 
     def tokens(text: str) -> list[str]:
         return [t for t in parse(text).split() if t != "*"]
 
+    # The compiled path splits MeCab's output itself (the same split, "*" dropped).
+    tokens.mecab_parse = parse  # type: ignore[attr-defined]
     return tokens
 
 

@@ -55,8 +55,10 @@ def run_info(args: argparse.Namespace) -> int:
     if args.model != DEFAULT_MODEL and not path.exists():
         raise CliError(f"{args.model}: no such model directory (use 'default' for the bundled model)")
     manifest = read_manifest(path)
+    scoring = _scoring_path(manifest)
     if args.json:
-        sys.stdout.write(json.dumps({"path": str(path), **manifest}, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"path": str(path), "scoring": scoring, **manifest}, ensure_ascii=False, indent=2)
+                         + "\n")
         return EXIT_OK
     # The schema fixes the types of what the loader acts on; what is only
     # information (training, metrics) may hold anything, so read it defensively.
@@ -79,7 +81,8 @@ def run_info(args: argparse.Namespace) -> int:
         if isinstance(tok, dict):
             lines.append(f"tokenizer:  {lang}: " + ", ".join(f"{k} {v}" for k, v in tok.items()))
     lines.append(f"weights:    {manifest.get('n_weights', '-')} rows; features {manifest.get('features', {})}")
-    header = f"categories ({len(manifest['categories'])}):"
+    lines.append(f"scoring:    {scoring}")
+    header = f"categories ({len(manifest.get('categories', []))}):"
     if split:
         header += f"  precision / recall / F1 on {split}"
     lines.append(header)
@@ -105,6 +108,14 @@ def _get(value: Any, *keys: str, default: Any = None) -> Any:
             return default
         value = value[key]
     return value
+
+
+def _scoring_path(manifest: dict[str, Any]) -> str:
+    """Which scoring path (compiled or pure Python) a Classifier of this model takes here."""
+    from .._compiled import describe
+    from .._features import FeatureConfig
+
+    return describe(FeatureConfig.from_dict(manifest.get("features", {})), len(manifest.get("categories", [])))
 
 
 def run_verify(args: argparse.Namespace) -> int:

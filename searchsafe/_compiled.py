@@ -1,0 +1,204 @@
+"""The compiled scoring path and the choice between it and the pure-Python reference.
+
+The C extension ``searchsafe._speedups`` does normalization's pre-check,
+folding, language detection, feature hashing, the gather and the sum; the
+tokenizers (MeCab, sentencepiece) and the calibration stay as they are, so
+both paths give the same bits. Set ``SEARCHSAFE_PURE_PYTHON=1`` to force the
+pure-Python path, e.g. to test it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+import zlib
+from functools import partial
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._errors import InvalidParameterError
+from ._features import FeatureConfig, FeatureExtractor
+from ._normalize import _qwerty_keeps, normalize
+
+try:
+    from . import _speedups
+except ImportError as _exc:  # built without a compiler, or an unusual platform
+    _speedups = None
+    _IMPORT_ERROR: str | None = str(_exc)
+else:
+    _IMPORT_ERROR = None
+
+__all__ = ["PURE_ENV", "BUILD_HINT", "available", "choose", "describe", "unsupported", "CompiledScorer"]
+
+#: Environment variable that forces the pure-Python path when set to anything but "" or "0".
+PURE_ENV = "SEARCHSAFE_PURE_PYTHON"
+BUILD_HINT = (
+    "install a C compiler and reinstall from source (pip install --force-reinstall --no-deps "
+    "--no-binary searchsafe searchsafe), or in a checkout run: python setup.py build_ext --inplace"
+)
+
+# Feature settings the C code knows; a model with any other setting, or a
+# FeatureConfig field added later, is scored by the Python reference until
+# the C side learns it, so a new setting can never be silently ignored.
+_KNOWN_FIELDS = {
+    "char_ngram_min", "char_ngram_max", "char_mode", "choseong_ngram_min", "choseong_ngram_max",
+    "morph_bigrams", "hash_bits", "japanese_backend", "korean_backend", "length_norm",
+}
+_LENGTH_NORMS = {"sqrt": 0, "none": 1}
+# Below this many queries, one sentencepiece call per query is cheaper than its list form.
+_SP_LIST_MIN = 8
+_warned = False
+
+
+def available() -> bool:
+    """Whether the C extension imported."""
+    return _speedups is not None
+
+
+def forced_pure() -> bool:
+    return os.environ.get(PURE_ENV, "") not in ("", "0")
+
+
+def unsupported(config: FeatureConfig, n_categories: int) -> str | None:
+    """Why the compiled path cannot score this model, or None if it can."""
+    fields = set(getattr(config, "__dataclass_fields__", {}))
+    extra = sorted(fields - _KNOWN_FIELDS)
+    if extra:
+        return f"feature settings the extension does not know yet: {', '.join(extra)}"
+    if getattr(config, "length_norm", "sqrt") not in _LENGTH_NORMS:
+        return f"length_norm={config.length_norm!r}"
+    if _speedups is not None and n_categories > _speedups.MAX_CATEGORIES:
+        return f"more than {_speedups.MAX_CATEGORIES} categories"
+    return None
+
+
+def choose(compiled: bool | None, config: FeatureConfig, n_categories: int) -> bool:
+    """Decide the scoring path: True for compiled.
+
+    ``compiled=None`` takes the compiled path when it is built and not turned
+    off by :data:`PURE_ENV`; when it is missing, a warning (once per process)
+    says how to build it. ``True`` insists on it, ``False`` refuses it.
+    """
+    global _warned
+    if compiled is not None and not isinstance(compiled, bool):
+        raise InvalidParameterError(f"compiled must be None, True or False; got {compiled!r}")
+    reason = unsupported(config, n_categories)
+    if compiled is False:
+        return False
+    if compiled is True:
+        if _speedups is None:
+            raise InvalidParameterError(
+                f"compiled=True, but searchsafe's C extension is not built ({_IMPORT_ERROR}); {BUILD_HINT}"
+            )
+        if reason:
+            raise InvalidParameterError(f"compiled=True, but the extension cannot score this model: {reason}")
+        return True
+    if forced_pure() or reason:
+        return False
+    if _speedups is None:
+        if not _warned:
+            _warned = True
+            warnings.warn(
+                f"searchsafe's C extension is not built, so scoring runs on the slower pure-Python path; {BUILD_HINT}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return False
+    return True
+
+
+def describe(config: FeatureConfig, n_categories: int) -> str:
+    """One line saying which path a Classifier for this model takes by default, and why.
+
+    Examples
+    --------
+    >>> describe(FeatureConfig(), 8).split(" ")[0] in ("compiled", "python")
+    True
+    """
+    reason = unsupported(config, n_categories)
+    if _speedups is None:
+        return f"python (the C extension is not built: {_IMPORT_ERROR}; {BUILD_HINT})"
+    if forced_pure():
+        return f"python ({PURE_ENV} is set)"
+    if reason:
+        return f"python (the C extension cannot score this model: {reason})"
+    return f"compiled (C extension {os.path.basename(_speedups.__file__)})"
+
+
+class CompiledScorer:
+    """Logits of a batch through the C extension, equal bit for bit to the Python path's."""
+
+    def __init__(self, extractor: FeatureExtractor, row_of: np.ndarray, weights: np.ndarray, bias: np.ndarray):
+        assert _speedups is not None
+        cfg = extractor.config
+        self._ex = extractor
+        self._row_of = np.ascontiguousarray(row_of, dtype=np.int32)
+        self._weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self._bias = np.ascontiguousarray(bias, dtype=np.float32)
+        self._k = self._weights.shape[1]
+        self._cfg = (
+            int(cfg.char_mode == "word"), cfg.char_ngram_min, cfg.char_ngram_max,
+            cfg.choseong_ngram_min, cfg.choseong_ngram_max, int(cfg.morph_bigrams),
+            extractor.mask, _LENGTH_NORMS[getattr(cfg, "length_norm", "sqrt")],
+        )
+        sp = extractor._sp()
+        self._has_sp = sp is not None
+        self._piece_rows = None
+        self._unk = -1
+        if sp is not None:
+            # Each piece id's row, hashed once: "p" + the piece, as the Python path hashes it.
+            mask = extractor.mask
+            self._piece_rows = np.fromiter(
+                (self._row_of[zlib.crc32(("p" + sp.id_to_piece(i)).encode("utf-8")) & mask]
+                 for i in range(sp.get_piece_size())),
+                dtype=np.int32,
+            )
+            self._unk = sp.unk_id()
+        self._local = threading.local()
+
+    def _thread_calls(self) -> tuple[Any, Any, Any, Any, Any]:
+        # Taggers and the sentencepiece processor are per thread (see _tokenize), so are these.
+        ex = self._ex
+        ja, ko = ex._ja._fn(), ex._ko._fn()
+        # MeCab's output goes to C as one str where the backend is fugashi's.
+        ja_raw = getattr(ja, "mecab_parse", None)
+        ko_raw = getattr(ko, "mecab_parse", None)
+        if ja_raw is not None and ko_raw is not None:
+            def mixed(s: str) -> Any:
+                return ja_raw(s) + " " + ko_raw(s)
+        else:
+            def mixed(s: str) -> Any:
+                return ja(s) + ko(s)
+        sp = ex._sp() if self._has_sp else None
+        return ja_raw or ja, ko_raw or ko, mixed, sp, None if sp is None else partial(sp.encode, out_type=str)
+
+    def logits(self, items: list[str | None], lang: str | None, extra: Sequence[list[str] | None] | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(logits, nonempty)``: an (n, k) float32 array (-inf rows for empty queries) and a bool
+        mask, or None for the mask when every query had something to score.
+
+        *extra*, if given, holds per query a list of further feature strings
+        (namespace prefix included), hashed and summed after all others.
+        """
+        calls = getattr(self._local, "calls", None)
+        if calls is None:
+            calls = self._local.calls = self._thread_calls()
+        parse_ja, parse_ko, parse_mixed, sp, unk_pieces = calls
+        prepared, folded = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko, parse_mixed)
+        pieces = None
+        if sp is not None and folded:
+            if len(folded) >= _SP_LIST_MIN:
+                pieces = sp.encode(folded, num_threads=1)
+            else:
+                pieces = [sp.encode(f) for f in folded]
+        out = np.empty((len(prepared), self._k), dtype=np.float32)
+        live = _speedups.logits(
+            out, prepared, self._row_of, self._weights, self._bias, self._piece_rows, self._cfg,
+            pieces=pieces, extra=None if extra is None else list(extra), unk_id=self._unk,
+            unk_pieces=unk_pieces,
+        )
+        if live == len(prepared):
+            return out, None
+        return out, np.fromiter((p is not None for p in prepared), dtype=bool, count=len(prepared))

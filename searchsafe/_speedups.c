@@ -1,0 +1,1305 @@
+/*
+ * searchsafe._speedups: the compiled scoring path.
+ *
+ * Everything here has a pure-Python reference (searchsafe/_normalize.py,
+ * _lang.py, _features.py, _classifier.py) and must give the same bits; the
+ * tests compare the two on every query of data/ and on hypothesis text.
+ *
+ * What lives here and why:
+ *   - is_normal(): a conservative pre-check. Most queries are already in
+ *     normal form; for those normalize() is the identity and can be skipped.
+ *     It may say "no" for text that is normal (then Python's normalize runs),
+ *     never "yes" for text normalize() would change. Only plain letters of a
+ *     few scripts pass, so a change to normalize()'s rules rarely needs a port
+ *     here: it only has to keep these characters unchanged.
+ *   - fold_words(), join_words(), detect_language(): straight ports.
+ *   - logits(): feature generation, CRC-32 hashing, the gather and the sum.
+ *     Feature strings are never built: each one is a prefix byte plus a run of
+ *     code points, hashed as the UTF-8 Python would produce.
+ *
+ * Sums follow numpy's np.add.reduceat over float32 rows exactly: the first
+ * row, plus the pairwise sum of the rest (numpy's pairwise_sum: below 8 a
+ * plain loop from 0, up to 128 eight accumulators, above that halves rounded
+ * to a multiple of 8). Build with floating-point contraction off so that
+ * a*b+c stays two roundings as in numpy.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CATEGORIES 64
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+/* ------------------------------------------------------------------ */
+/* CRC-32 (IEEE 802.3, reflected), bit-identical to zlib.crc32.        */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int j = 0; j < 8; j++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+/* The running state is kept inverted, as zlib does internally. */
+static inline uint32_t crc_byte(uint32_t crc, uint8_t b)
+{
+    return crc_table[(crc ^ b) & 0xFF] ^ (crc >> 8);
+}
+
+static inline uint32_t crc_cp(uint32_t crc, Py_UCS4 c)
+{
+    if (c < 0x80) {
+        return crc_byte(crc, (uint8_t)c);
+    } else if (c < 0x800) {
+        crc = crc_byte(crc, (uint8_t)(0xC0 | (c >> 6)));
+        return crc_byte(crc, (uint8_t)(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+        crc = crc_byte(crc, (uint8_t)(0xE0 | (c >> 12)));
+        crc = crc_byte(crc, (uint8_t)(0x80 | ((c >> 6) & 0x3F)));
+        return crc_byte(crc, (uint8_t)(0x80 | (c & 0x3F)));
+    }
+    crc = crc_byte(crc, (uint8_t)(0xF0 | (c >> 18)));
+    crc = crc_byte(crc, (uint8_t)(0x80 | ((c >> 12) & 0x3F)));
+    crc = crc_byte(crc, (uint8_t)(0x80 | ((c >> 6) & 0x3F)));
+    return crc_byte(crc, (uint8_t)(0x80 | (c & 0x3F)));
+}
+
+static inline uint32_t crc_run(uint32_t crc, const Py_UCS4 *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        crc = crc_cp(crc, s[i]);
+    return crc;
+}
+
+static PyObject *py_crc32(PyObject *self, PyObject *arg)
+{
+    /* For tests: the CRC of a str's UTF-8, computed the way logits() does. */
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "crc32() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    uint32_t crc = 0xFFFFFFFFu;
+    for (Py_ssize_t i = 0; i < n; i++)
+        crc = crc_cp(crc, PyUnicode_READ(kind, data, i));
+    return PyLong_FromUnsignedLong(crc ^ 0xFFFFFFFFu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Character classes shared with the Python regexes.                   */
+
+static inline int is_hangul_syllable(Py_UCS4 c) { return c >= 0xAC00 && c <= 0xD7A3; }
+static inline int is_hiragana(Py_UCS4 c) { return c >= 0x3041 && c <= 0x3096; }
+/* re's \w for str patterns is str.isalnum() plus "_". */
+static inline int is_alnum(Py_UCS4 c) { return Py_UNICODE_ISALNUM(c); }
+/* _WEDGED_DIGITS' neighbours: [\uac00-\ud7a3\u3041-\u3096]. */
+static inline int wedge_side(Py_UCS4 c) { return is_hangul_syllable(c) || is_hiragana(c); }
+
+/* Remove runs of ASCII digits with a Hangul syllable or hiragana on both sides. */
+static Py_ssize_t drop_wedged_digits(Py_UCS4 *s, Py_ssize_t n)
+{
+    Py_ssize_t w = 0, i = 0;
+    while (i < n) {
+        Py_UCS4 c = s[i];
+        if (c >= '0' && c <= '9') {
+            Py_ssize_t j = i;
+            while (j < n && s[j] >= '0' && s[j] <= '9')
+                j++;
+            int wedged = i > 0 && j < n && wedge_side(s[i - 1]) && wedge_side(s[j]);
+            if (!wedged) {
+                memmove(s + w, s + i, (size_t)(j - i) * sizeof(Py_UCS4));
+                w += j - i;
+            }
+            i = j;
+        } else {
+            s[w++] = c;
+            i++;
+        }
+    }
+    return w;
+}
+
+/* _LONG_REPEAT: a character repeated three or more times counts once (re's "." skips \n). */
+static Py_ssize_t collapse_repeats(Py_UCS4 *s, Py_ssize_t n)
+{
+    Py_ssize_t w = 0, i = 0;
+    while (i < n) {
+        Py_UCS4 c = s[i];
+        Py_ssize_t j = i + 1;
+        while (j < n && s[j] == c)
+            j++;
+        if (j - i >= 3 && c != '\n') {
+            s[w++] = c;
+        } else {
+            for (Py_ssize_t t = i; t < j; t++)
+                s[w++] = c;
+        }
+        i = j;
+    }
+    return w;
+}
+
+static Py_UCS4 *ucs4_copy(PyObject *s, Py_ssize_t *len)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    Py_UCS4 *buf = PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4));
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t i = 0; i < n; i++)
+        buf[i] = PyUnicode_READ(kind, data, i);
+    *len = n;
+    return buf;
+}
+
+/* fold_words on a buffer, in place; returns the new length. */
+static Py_ssize_t fold_words_buf(Py_UCS4 *s, Py_ssize_t n)
+{
+    Py_ssize_t w = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = s[i];
+        if (c >= 0x30A1 && c <= 0x30F6)
+            c -= 0x60; /* katakana to hiragana (_KANA_FOLD) */
+        /* _NOT_WORD_OR_SPACE = [^\w ]+|_+ : keep letters, digits and ASCII space. */
+        if (c == ' ' || is_alnum(c))
+            s[w++] = c;
+    }
+    n = drop_wedged_digits(s, w);
+    n = collapse_repeats(s, n);
+    /* " ".join(text.split()): only ASCII spaces remain, so trim and squeeze them. */
+    w = 0;
+    int pending = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == ' ') {
+            pending = w > 0;
+        } else {
+            if (pending)
+                s[w++] = ' ';
+            pending = 0;
+            s[w++] = s[i];
+        }
+    }
+    return w;
+}
+
+static Py_ssize_t join_words_buf(Py_UCS4 *s, Py_ssize_t n)
+{
+    Py_ssize_t w = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] != ' ')
+            s[w++] = s[i];
+    n = drop_wedged_digits(s, w);
+    return collapse_repeats(s, n);
+}
+
+static PyObject *apply_buf(PyObject *arg, Py_ssize_t (*fn)(Py_UCS4 *, Py_ssize_t), const char *name)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes a str; got %.100s", name, Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t n;
+    Py_UCS4 *buf = ucs4_copy(arg, &n);
+    if (buf == NULL)
+        return NULL;
+    n = fn(buf, n);
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n);
+    PyMem_Free(buf);
+    return out;
+}
+
+static PyObject *py_fold_words(PyObject *self, PyObject *arg) { return apply_buf(arg, fold_words_buf, "fold_words"); }
+static PyObject *py_join_words(PyObject *self, PyObject *arg) { return apply_buf(arg, join_words_buf, "join_words"); }
+
+/* ------------------------------------------------------------------ */
+/* Language detection (_lang.py).                                      */
+
+static PyObject *LANG_STR[4]; /* "ja", "ko", "mixed", "other" */
+
+static int detect_buf(const Py_UCS4 *s, Py_ssize_t n)
+{
+    int hangul = 0, kana = 0, kanji = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = s[i];
+        if ((c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x318E) || (c >= 0x1100 && c <= 0x11FF))
+            hangul = 1;
+        else if ((c >= 0x3041 && c <= 0x309F) || (c >= 0x30A0 && c <= 0x30FF) || (c >= 0x31F0 && c <= 0x31FF) ||
+                 (c >= 0xFF66 && c <= 0xFF9F))
+            kana = 1;
+        else if ((c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xF900 && c <= 0xFAFF))
+            kanji = 1;
+    }
+    if (hangul)
+        return kana ? 2 : 1;
+    if (kana || kanji)
+        return 0;
+    return 3;
+}
+
+static PyObject *py_detect_language(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "detect_language() takes a str; got %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t n;
+    Py_UCS4 *buf = ucs4_copy(arg, &n);
+    if (buf == NULL)
+        return NULL;
+    int lang = detect_buf(buf, n);
+    PyMem_Free(buf);
+    Py_INCREF(LANG_STR[lang]);
+    return LANG_STR[lang];
+}
+
+/* ------------------------------------------------------------------ */
+/* The normal-form pre-check.                                          */
+
+#define MAX_QUERY_CHARS 256
+
+static inline int plain_letter(Py_UCS4 c)
+{
+    /* Letters every normalize() rule leaves alone on their own: NFKC-stable,
+     * caseless or lowercase ASCII, no width variants, no vowel jamo. */
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 0x3041 && c <= 0x3096) ||
+           (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || (c >= 0x4E00 && c <= 0x9FFF) ||
+           (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x314E && c != 0x3140 && c != 0x3144);
+    /* ㅀ and ㅄ: NFKC turns them into old-Hangul conjoining jamo that _CONJOINING_TO_COMPAT does not map back. */
+}
+
+static inline int plain_mark(Py_UCS4 c)
+{
+    /* Punctuation NFKC keeps; "@" and "$" are leetspeak and "_" is a word character. */
+    if (c == '$' || c == '@' || c == '_')
+        return 0;
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E) ||
+           c == 0x3001 || c == 0x3002 || c == 0x30FB;
+}
+
+/* _CJK of _normalize.py: the letters between which a mark is padding. */
+static inline int cjk_letter(Py_UCS4 c)
+{
+    return (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || (c >= 0x4E00 && c <= 0x9FFF) ||
+           (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x3163);
+}
+
+/* 1 when normalize() is sure to return s unchanged, 0 when it may not.
+ * latin_ok, if given, is asked about each Latin word of three or more letters
+ * (the QWERTY rule needs a dictionary); without it such words answer 0. */
+static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
+{
+    if (n == 0)
+        return 1;
+    if (n > MAX_QUERY_CHARS || s[0] == ' ' || s[n - 1] == ' ')
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = s[i];
+        Py_UCS4 prev = i > 0 ? s[i - 1] : 0;
+        if (c == ' ') {
+            if (prev == ' ')
+                return 0; /* _SPACES squeezes runs */
+            continue;
+        }
+        if (plain_mark(c)) {
+            /* _WEDGED_SEPARATOR: a run of marks between two CJK letters goes. */
+            if (i > 0 && !plain_mark(prev) && cjk_letter(prev)) {
+                Py_ssize_t j = i;
+                while (j < n && plain_mark(s[j]))
+                    j++;
+                if (j < n && cjk_letter(s[j]))
+                    return 0;
+            }
+            continue;
+        }
+        if (!plain_letter(c))
+            return 0;
+        /* compose_jamo: a loose consonant right after a syllable joins it as its final. */
+        if (c >= 0x3131 && c <= 0x314E && prev >= 0xAC00 && prev <= 0xD7A3)
+            return 0;
+        /* Leetspeak: digits after a Latin letter. */
+        if (c >= '0' && c <= '9' && prev >= 'a' && prev <= 'z')
+            return 0;
+        /* Look-alikes of 死: タヒ, and 氏/市/4 before ね, ぬ, ん or に (either script). */
+        if (i + 1 < n) {
+            Py_UCS4 d = s[i + 1];
+            if (c == 0x30BF && d == 0x30D2)
+                return 0;
+            if ((c == 0x6C0F || c == 0x5E02 || c == '4') &&
+                (d == 0x306D || d == 0x30CD || d == 0x306C || d == 0x30CC || d == 0x3093 || d == 0x30F3 ||
+                 d == 0x306B || d == 0x30CB))
+                return 0;
+        }
+    }
+    /* _SPACED_LETTERS joins three or more one-letter words in a row. */
+    Py_ssize_t run = 0, len = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ' ') {
+            run = len == 1 ? run + 1 : 0;
+            if (run >= 3)
+                return 0;
+            len = 0;
+        } else {
+            len++;
+        }
+    }
+    /* _undo_qwerty reads Latin words of 3+ letters (4+ without Hangul) as Korean typed in English mode. */
+    for (Py_ssize_t i = 0; i < n;) {
+        if (!(s[i] >= 'a' && s[i] <= 'z')) {
+            i++;
+            continue;
+        }
+        Py_ssize_t j = i;
+        while (j < n && s[j] >= 'a' && s[j] <= 'z')
+            j++;
+        if (j - i >= 3) {
+            if (latin_ok == NULL)
+                return 0;
+            PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s + i, j - i);
+            if (word == NULL)
+                return -1;
+            PyObject *ok = PyObject_CallOneArg(latin_ok, word);
+            Py_DECREF(word);
+            if (ok == NULL)
+                return -1;
+            int truth = PyObject_IsTrue(ok);
+            Py_DECREF(ok);
+            if (truth <= 0)
+                return truth;
+        }
+        i = j;
+    }
+    return 1;
+}
+
+static PyObject *py_is_normal(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "is_normal() takes a str; got %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t n;
+    Py_UCS4 *buf = ucs4_copy(arg, &n);
+    if (buf == NULL)
+        return NULL;
+    int ok = is_normal_buf(buf, n, NULL);
+    PyMem_Free(buf);
+    return PyBool_FromLong(ok);
+}
+
+/* views(query, normalize, latin_ok) -> (surface, folded_words, folded, lang).
+ * normalize is the Python reference, called only when the pre-check fails;
+ * latin_ok(word) says whether the QWERTY rule leaves a Latin word alone. */
+static PyObject *views_impl(PyObject *query, PyObject *normalize, PyObject *latin_ok)
+{
+    PyObject *surface;
+    if (query == Py_None || (PyUnicode_Check(query) && PyUnicode_GET_LENGTH(query) == 0)) {
+        surface = PyUnicode_New(0, 0);
+    } else if (!PyUnicode_Check(query)) {
+        PyErr_Format(PyExc_TypeError, "views() takes a str or None; got %.100s", Py_TYPE(query)->tp_name);
+        return NULL;
+    } else {
+        Py_ssize_t n;
+        Py_UCS4 *buf = ucs4_copy(query, &n);
+        if (buf == NULL)
+            return NULL;
+        int ok = is_normal_buf(buf, n, latin_ok);
+        PyMem_Free(buf);
+        if (ok < 0)
+            return NULL;
+        if (ok) {
+            Py_INCREF(query);
+            surface = query;
+        } else {
+            surface = PyObject_CallOneArg(normalize, query);
+            if (surface == NULL)
+                return NULL;
+            if (!PyUnicode_Check(surface)) {
+                Py_DECREF(surface);
+                PyErr_SetString(PyExc_TypeError, "normalize() must return a str");
+                return NULL;
+            }
+        }
+    }
+    Py_ssize_t n;
+    Py_UCS4 *buf = ucs4_copy(surface, &n);
+    if (buf == NULL) {
+        Py_DECREF(surface);
+        return NULL;
+    }
+    int lang = detect_buf(buf, n);
+    Py_ssize_t nw = fold_words_buf(buf, n);
+    PyObject *words = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, nw);
+    Py_ssize_t nf = join_words_buf(buf, nw);
+    PyObject *folded = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, nf);
+    PyMem_Free(buf);
+    if (words == NULL || folded == NULL) {
+        Py_XDECREF(words);
+        Py_XDECREF(folded);
+        Py_DECREF(surface);
+        return NULL;
+    }
+    Py_INCREF(LANG_STR[lang]);
+    return Py_BuildValue("(NNNN)", surface, words, folded, LANG_STR[lang]);
+}
+
+static PyObject *py_views(PyObject *self, PyObject *args)
+{
+    PyObject *query, *normalize, *latin_ok = NULL;
+    if (!PyArg_ParseTuple(args, "OO|O:views", &query, &normalize, &latin_ok))
+        return NULL;
+    return views_impl(query, normalize, latin_ok == Py_None ? NULL : latin_ok);
+}
+
+/* prepare(queries, lang, normalize, latin_ok, parse_ja, parse_ko, parse_mixed) -> (items, folded)
+ *
+ * The per-query Python part of the compiled path, as one loop in C: views,
+ * then the tokenizer for the query's language (lang, if not None, forces
+ * one). items[i] is None for a query with nothing to score, else
+ * [lang, folded_words, folded, tokens] ready for logits(); folded lists the
+ * folded text of the non-empty ones, for one sentencepiece call. */
+static PyObject *py_prepare(PyObject *self, PyObject *args)
+{
+    PyObject *queries, *lang, *normalize, *latin_ok, *parsers[3];
+    if (!PyArg_ParseTuple(args, "O!OOOOOO:prepare", &PyList_Type, &queries, &lang, &normalize, &latin_ok,
+                          &parsers[0], &parsers[1], &parsers[2]))
+        return NULL;
+    if (lang != Py_None && !PyUnicode_Check(lang)) {
+        PyErr_SetString(PyExc_TypeError, "lang must be None or a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(queries);
+    PyObject *items = PyList_New(n), *folded_list = PyList_New(0);
+    if (items == NULL || folded_list == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = views_impl(PyList_GET_ITEM(queries, i), normalize, latin_ok == Py_None ? NULL : latin_ok);
+        if (v == NULL)
+            goto fail;
+        PyObject *surface = PyTuple_GET_ITEM(v, 0), *folded = PyTuple_GET_ITEM(v, 2);
+        if (PyUnicode_GET_LENGTH(folded) == 0) {
+            Py_DECREF(v);
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(items, i, Py_None);
+            continue;
+        }
+        PyObject *lg = lang != Py_None ? lang : PyTuple_GET_ITEM(v, 3);
+        PyObject *toks;
+        if (PyUnicode_CompareWithASCIIString(lg, "ja") == 0)
+            toks = PyObject_CallOneArg(parsers[0], surface);
+        else if (PyUnicode_CompareWithASCIIString(lg, "ko") == 0)
+            toks = PyObject_CallOneArg(parsers[1], surface);
+        else if (PyUnicode_CompareWithASCIIString(lg, "mixed") == 0)
+            toks = PyObject_CallOneArg(parsers[2], surface);
+        else
+            toks = PyUnicode_Split(surface, NULL, -1);
+        PyObject *item = toks == NULL ? NULL : PyList_New(4);
+        if (item == NULL || PyList_Append(folded_list, folded) < 0) {
+            Py_XDECREF(toks);
+            Py_XDECREF(item);
+            Py_DECREF(v);
+            goto fail;
+        }
+        Py_INCREF(lg);
+        PyList_SET_ITEM(item, 0, lg);
+        Py_INCREF(PyTuple_GET_ITEM(v, 1));
+        PyList_SET_ITEM(item, 1, PyTuple_GET_ITEM(v, 1));
+        Py_INCREF(folded);
+        PyList_SET_ITEM(item, 2, folded);
+        PyList_SET_ITEM(item, 3, toks);
+        PyList_SET_ITEM(items, i, item);
+        Py_DECREF(v);
+    }
+    return Py_BuildValue("(NN)", items, folded_list);
+fail:
+    Py_XDECREF(items);
+    Py_XDECREF(folded_list);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* logits(): features, hashing, gather, sum.                            */
+
+/* All text of one batch, copied into one arena while the GIL is held, so
+ * the feature loop can run without it. */
+typedef struct {
+    Py_UCS4 *buf;
+    Py_ssize_t len, cap;
+} Arena;
+
+typedef struct {
+    Py_ssize_t off, len;
+} Span;
+
+typedef struct {
+    int32_t row; /* >= 0: a piece id already mapped to its row; -1: hash "p" + span */
+    Span text;
+} Piece;
+
+typedef struct {
+    int empty;
+    Span lang, words, folded;
+    Py_ssize_t tok_first, tok_count;
+    Py_ssize_t piece_first, piece_count;
+    Py_ssize_t extra_first, extra_count;
+} Job;
+
+typedef struct {
+    void *p;
+    Py_ssize_t len, cap;
+    size_t item;
+} Vec;
+
+static int vec_reserve(Vec *v, Py_ssize_t extra)
+{
+    if (v->len + extra <= v->cap)
+        return 0;
+    Py_ssize_t cap = v->cap ? v->cap : 64;
+    while (cap < v->len + extra)
+        cap *= 2;
+    void *p = realloc(v->p, (size_t)cap * v->item);
+    if (p == NULL)
+        return -1;
+    v->p = p;
+    v->cap = cap;
+    return 0;
+}
+
+#define VEC_AT(v, T, i) (((T *)(v).p)[i])
+
+/* How str.lower() is done: ASCII and caseless scripts here, anything else by Python. */
+static inline int caseless(Py_UCS4 c)
+{
+    return (c >= 0x3040 && c <= 0x30FF) || (c >= 0x3130 && c <= 0x318F) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xFF66 && c <= 0xFF9F);
+}
+
+/* Append a str to the arena; mode 1 lowercases and folds katakana like the
+ * morpheme features do. Surrogates cannot be UTF-8 encoded: refuse them as str.encode would. */
+static int arena_add(Arena *a, PyObject *s, int mode, Span *out)
+{
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "feature text must be str; got %.100s", Py_TYPE(s)->tp_name);
+        return -1;
+    }
+    PyObject *owned = NULL;
+    if (mode == 1) {
+        int kind = PyUnicode_KIND(s);
+        const void *data = PyUnicode_DATA(s);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (c >= 0x80 && !caseless(c)) {
+                owned = PyObject_CallMethod(s, "lower", NULL);
+                if (owned == NULL)
+                    return -1;
+                s = owned;
+                break;
+            }
+        }
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (a->len + n > a->cap) {
+        Py_ssize_t cap = a->cap ? a->cap : 1024;
+        while (cap < a->len + n)
+            cap *= 2;
+        Py_UCS4 *p = realloc(a->buf, (size_t)cap * sizeof(Py_UCS4));
+        if (p == NULL) {
+            Py_XDECREF(owned);
+            PyErr_NoMemory();
+            return -1;
+        }
+        a->buf = p;
+        a->cap = cap;
+    }
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_UCS4 *dst = a->buf + a->len;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0xD800 && c <= 0xDFFF) {
+            Py_XDECREF(owned);
+            PyErr_SetString(PyExc_ValueError, "feature text holds a lone surrogate, which UTF-8 cannot encode");
+            return -1;
+        }
+        if (mode == 1) {
+            if (c >= 'A' && c <= 'Z')
+                c += 32;
+            else if (c >= 0x30A1 && c <= 0x30F6)
+                c -= 0x60;
+        }
+        dst[i] = c;
+    }
+    out->off = a->len;
+    out->len = n;
+    a->len += n;
+    Py_XDECREF(owned);
+    return 0;
+}
+
+/* Tokens from MeCab's output as one str: split on whitespace, "*" (no lemma)
+ * dropped, each token lowercased and folded as arena_add(mode 1) does; this is
+ * what _tokenize's fugashi tokens() and then the morpheme features do. */
+static int arena_add_token_text(Arena *a, PyObject *s, Vec *toks, Py_ssize_t *count)
+{
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), i = 0;
+    *count = 0;
+    while (i < n) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        Py_ssize_t start = i;
+        while (i < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i == start)
+            break;
+        if (i - start == 1 && PyUnicode_READ(kind, data, start) == '*')
+            continue;
+        PyObject *tok = PyUnicode_Substring(s, start, i);
+        if (tok == NULL)
+            return -1;
+        if (vec_reserve(toks, 1) < 0) {
+            Py_DECREF(tok);
+            PyErr_NoMemory();
+            return -1;
+        }
+        int rc = arena_add(a, tok, 1, &VEC_AT(*toks, Span, toks->len));
+        Py_DECREF(tok);
+        if (rc < 0)
+            return -1;
+        toks->len++;
+        (*count)++;
+    }
+    return 0;
+}
+
+/* -- the sum in numpy's order ----------------------------------------- */
+
+static inline const float *row_ptr(const float *W, int k, int32_t r) { return W + (Py_ssize_t)r * k; }
+
+static void pairwise(const int32_t *r, Py_ssize_t n, const float *W, int k, float *res)
+{
+    if (n < 8) {
+        for (int c = 0; c < k; c++)
+            res[c] = 0.0f;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const float *w = row_ptr(W, k, r[i]);
+            for (int c = 0; c < k; c++)
+                res[c] += w[c];
+        }
+    } else if (n <= 128) {
+        float acc[8][MAX_CATEGORIES];
+        for (int j = 0; j < 8; j++) {
+            const float *w = row_ptr(W, k, r[j]);
+            for (int c = 0; c < k; c++)
+                acc[j][c] = w[c];
+        }
+        Py_ssize_t i = 8;
+        for (; i < n - (n % 8); i += 8) {
+            for (int j = 0; j < 8; j++) {
+                const float *w = row_ptr(W, k, r[i + j]);
+                for (int c = 0; c < k; c++)
+                    acc[j][c] += w[c];
+            }
+        }
+        for (int c = 0; c < k; c++)
+            res[c] = ((acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c])) +
+                     ((acc[4][c] + acc[5][c]) + (acc[6][c] + acc[7][c]));
+        for (; i < n; i++) {
+            const float *w = row_ptr(W, k, r[i]);
+            for (int c = 0; c < k; c++)
+                res[c] += w[c];
+        }
+    } else {
+        Py_ssize_t n2 = n / 2;
+        n2 -= n2 % 8;
+        float b[MAX_CATEGORIES];
+        pairwise(r, n2, W, k, res);
+        pairwise(r + n2, n - n2, W, k, b);
+        for (int c = 0; c < k; c++)
+            res[c] += b[c];
+    }
+}
+
+/* What np.add.reduceat(W[rows], [0], axis=0)[0] gives: rows[0] + pairwise(rest). */
+static void reduceat_sum(const int32_t *r, Py_ssize_t n, const float *W, int k, float *out)
+{
+    const float *w0 = row_ptr(W, k, r[0]);
+    if (n == 1) {
+        for (int c = 0; c < k; c++)
+            out[c] = w0[c];
+        return;
+    }
+    float rest[MAX_CATEGORIES];
+    pairwise(r + 1, n - 1, W, k, rest);
+    for (int c = 0; c < k; c++)
+        out[c] = w0[c] + rest[c];
+}
+
+static PyObject *py_reduceat_sum(PyObject *self, PyObject *args)
+{
+    /* For tests: the sum of the given rows of a float32 (R, k) matrix. */
+    PyObject *wobj, *rows;
+    if (!PyArg_ParseTuple(args, "OO:reduceat_sum", &wobj, &rows))
+        return NULL;
+    Py_buffer wb;
+    if (PyObject_GetBuffer(wobj, &wb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    int32_t *r = NULL;
+    if (wb.ndim != 2 || strcmp(wb.format, "f") != 0 || wb.shape[1] > MAX_CATEGORIES) {
+        PyErr_SetString(PyExc_ValueError, "weights must be a C-contiguous float32 matrix of at most 64 columns");
+        goto done;
+    }
+    Py_ssize_t n = PySequence_Length(rows);
+    if (n <= 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "rows must not be empty");
+        goto done;
+    }
+    r = malloc((size_t)n * sizeof(int32_t));
+    if (r == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_GetItem(rows, i);
+        if (item == NULL)
+            goto done;
+        long v = PyLong_AsLong(item);
+        Py_DECREF(item);
+        if (v == -1 && PyErr_Occurred())
+            goto done;
+        if (v < 0 || v >= wb.shape[0]) {
+            PyErr_SetString(PyExc_IndexError, "row out of range");
+            goto done;
+        }
+        r[i] = (int32_t)v;
+    }
+    int k = (int)wb.shape[1];
+    float out[MAX_CATEGORIES];
+    reduceat_sum(r, n, (const float *)wb.buf, k, out);
+    result = PyList_New(k);
+    if (result == NULL)
+        goto done;
+    for (int c = 0; c < k; c++)
+        PyList_SET_ITEM(result, c, PyFloat_FromDouble((double)out[c]));
+done:
+    free(r);
+    PyBuffer_Release(&wb);
+    return result;
+}
+
+/* -- feature generation ------------------------------------------------ */
+
+typedef struct {
+    int word_mode; /* char_mode == "word" */
+    int lo, hi;    /* char n-gram sizes */
+    int cmin, cmax;
+    int bigrams;
+    uint32_t mask;
+    int length_norm; /* 0: count / sqrt(total); 1: plain sum */
+} Config;
+
+typedef struct {
+    const int32_t *row_of;
+    Py_ssize_t row_of_len;
+    Vec *rows; /* int32 rows of the current query */
+} Sink;
+
+/* Features are first recorded as buckets; rows already known (sentencepiece
+ * ids) carry ROW_FLAG. Resolving buckets to rows later, after prefetching,
+ * keeps the random reads of row_of and the weights overlapping. */
+#define ROW_FLAG 0x80000000u
+#define PUSH_ROW(sink, crcstate)                                                              \
+    do {                                                                                      \
+        uint32_t bucket_ = ((crcstate) ^ 0xFFFFFFFFu) & cfg->mask;                            \
+        if (vec_reserve((sink)->rows, 1) < 0)                                                 \
+            return -1;                                                                        \
+        VEC_AT(*(sink)->rows, uint32_t, (sink)->rows->len++) = bucket_;                       \
+    } while (0)
+
+static const Py_UCS4 CHO[19] = {0x3131, 0x3132, 0x3134, 0x3137, 0x3138, 0x3139, 0x3141, 0x3142, 0x3143, 0x3145,
+                                0x3146, 0x3147, 0x3148, 0x3149, 0x314A, 0x314B, 0x314C, 0x314D, 0x314E};
+
+/* The rows of one query's features, in _features.FeatureExtractor._features' order. */
+static int query_rows(const Config *cfg, const Job *job, const Py_UCS4 *A, const Span *toks, const Piece *pieces,
+                      const Span *extras, const int32_t *piece_rows, Py_ssize_t n_piece_rows, Sink *sink,
+                      Vec *scratch)
+{
+    const uint32_t INIT = 0xFFFFFFFFu;
+    /* "l" + lang */
+    PUSH_ROW(sink, crc_run(crc_byte(INIT, 'l'), A + job->lang.off, job->lang.len));
+
+    if (cfg->word_mode) {
+        const uint32_t pre = crc_byte(INIT, 'w');
+        const Py_UCS4 *s = A + job->words.off;
+        Py_ssize_t n = job->words.len, i = 0;
+        if (vec_reserve(scratch, n + 2) < 0)
+            return -1;
+        Py_UCS4 *padded = (Py_UCS4 *)scratch->p;
+        while (i < n) {
+            while (i < n && Py_UNICODE_ISSPACE(s[i]))
+                i++;
+            Py_ssize_t start = i;
+            while (i < n && !Py_UNICODE_ISSPACE(s[i]))
+                i++;
+            Py_ssize_t L = i - start;
+            if (L == 0)
+                break;
+            padded[0] = ' ';
+            memcpy(padded + 1, s + start, (size_t)L * sizeof(Py_UCS4));
+            padded[L + 1] = ' ';
+            Py_ssize_t end = L + 2;
+            for (int g = cfg->lo; g <= cfg->hi; g++) {
+                if (g == 1) {
+                    for (Py_ssize_t j = 0; j < L; j++)
+                        PUSH_ROW(sink, crc_cp(pre, s[start + j]));
+                } else {
+                    for (Py_ssize_t j = 0; j + g <= end; j++)
+                        PUSH_ROW(sink, crc_run(pre, padded + j, g));
+                }
+            }
+        }
+    } else {
+        const uint32_t pre = crc_byte(INIT, 'c');
+        const Py_UCS4 *s = A + job->folded.off;
+        Py_ssize_t L = job->folded.len;
+        if (vec_reserve(scratch, L + 2) < 0)
+            return -1;
+        Py_UCS4 *padded = (Py_UCS4 *)scratch->p;
+        padded[0] = '<';
+        memcpy(padded + 1, s, (size_t)L * sizeof(Py_UCS4));
+        padded[L + 1] = '>';
+        Py_ssize_t end = L + 2;
+        for (int g = cfg->lo; g <= cfg->hi; g++) {
+            if (g == 1) {
+                for (Py_ssize_t j = 0; j < L; j++)
+                    PUSH_ROW(sink, crc_cp(pre, s[j]));
+            } else {
+                for (Py_ssize_t j = 0; j + g <= end; j++)
+                    PUSH_ROW(sink, crc_run(pre, padded + j, g));
+            }
+        }
+    }
+
+    const uint32_t pre_m = crc_byte(INIT, 'm');
+    for (Py_ssize_t t = 0; t < job->tok_count; t++) {
+        const Span *sp = &toks[job->tok_first + t];
+        PUSH_ROW(sink, crc_run(pre_m, A + sp->off, sp->len));
+    }
+    if (cfg->bigrams) {
+        const uint32_t pre_b = crc_byte(INIT, 'b');
+        for (Py_ssize_t t = 0; t + 1 < job->tok_count; t++) {
+            const Span *a = &toks[job->tok_first + t], *b = &toks[job->tok_first + t + 1];
+            uint32_t crc = crc_run(pre_b, A + a->off, a->len);
+            crc = crc_byte(crc, ' ');
+            PUSH_ROW(sink, crc_run(crc, A + b->off, b->len));
+        }
+    }
+
+    const uint32_t pre_p = crc_byte(INIT, 'p');
+    for (Py_ssize_t t = 0; t < job->piece_count; t++) {
+        const Piece *p = &pieces[job->piece_first + t];
+        if (vec_reserve(sink->rows, 1) < 0)
+            return -1;
+        if (p->row >= 0)
+            VEC_AT(*sink->rows, uint32_t, sink->rows->len++) = (uint32_t)p->row | ROW_FLAG;
+        else
+            PUSH_ROW(sink, crc_run(pre_p, A + p->text.off, p->text.len));
+    }
+
+    /* lang is "ko" or "mixed": choseong n-grams of the folded query. */
+    const Py_UCS4 *lg = A + job->lang.off;
+    int korean = (job->lang.len == 2 && lg[0] == 'k' && lg[1] == 'o') ||
+                 (job->lang.len == 5 && lg[0] == 'm' && lg[1] == 'i' && lg[2] == 'x' && lg[3] == 'e' && lg[4] == 'd');
+    if (korean) {
+        const Py_UCS4 *s = A + job->folded.off;
+        Py_ssize_t L = job->folded.len, m = 0;
+        if (vec_reserve(scratch, L + 2) < 0)
+            return -1;
+        Py_UCS4 *cho = (Py_UCS4 *)scratch->p;
+        for (Py_ssize_t j = 0; j < L; j++) {
+            Py_UCS4 c = s[j];
+            if (is_hangul_syllable(c))
+                cho[m++] = CHO[(c - 0xAC00) / 588];
+            else if (c >= 0x3131 && c <= 0x314E)
+                cho[m++] = c;
+        }
+        const uint32_t pre_k = crc_byte(INIT, 'k');
+        for (int g = cfg->cmin; g <= cfg->cmax; g++)
+            for (Py_ssize_t j = 0; j + g <= m; j++)
+                PUSH_ROW(sink, crc_run(pre_k, cho + j, g));
+    }
+
+    for (Py_ssize_t t = 0; t < job->extra_count; t++) {
+        const Span *sp = &extras[job->extra_first + t];
+        PUSH_ROW(sink, crc_run(INIT, A + sp->off, sp->len));
+    }
+    (void)piece_rows;
+    (void)n_piece_rows;
+    return 0;
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *b, const char *fmt, int ndim, int writable, const char *name)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, b, flags) < 0)
+        return -1;
+    if (b->ndim != ndim || strcmp(b->format, fmt) != 0) {
+        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous %d-d array of format '%s'", name, ndim, fmt);
+        PyBuffer_Release(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* logits(out, items, row_of, weights, bias, piece_rows, config)
+ *
+ * items[i] is None (an empty query: its row becomes -inf, whose sigmoid is 0)
+ * or a tuple/list (lang, folded_words, folded, tokens[, pieces, extra]): tokens a list of
+ * str, or MeCab's output as one str (split on whitespace, "*" dropped); pieces None or a list of int (sentencepiece ids, mapped through
+ * piece_rows) or str (hashed as "p" + piece); extra None or a list of str
+ * hashed as they are, after every other feature. Keywords: pieces (one entry
+ * per non-empty item, instead of item[4]), extra (one per item, instead of
+ * item[5]), unk_id and unk_pieces (called with the folded text when a piece
+ * list holds unk_id, returning the pieces as str). Returns how many items
+ * were non-empty. */
+static PyObject *py_logits(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *out_obj, *items, *row_of_obj, *w_obj, *bias_obj, *piece_obj, *cfg_obj;
+    PyObject *pieces_arg = Py_None, *extra_arg = Py_None, *unk_fn = Py_None;
+    long unk_id = -1;
+    static char *kwlist[] = {"out", "items", "row_of", "weights", "bias", "piece_rows", "config",
+                             "pieces", "extra", "unk_id", "unk_pieces", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO|OOlO:logits", kwlist, &out_obj, &items, &row_of_obj,
+                                     &w_obj, &bias_obj, &piece_obj, &cfg_obj, &pieces_arg, &extra_arg, &unk_id,
+                                     &unk_fn))
+        return NULL;
+    if ((pieces_arg != Py_None && !PyList_Check(pieces_arg)) || (extra_arg != Py_None && !PyList_Check(extra_arg))) {
+        PyErr_SetString(PyExc_TypeError, "pieces and extra must be None or lists");
+        return NULL;
+    }
+    Config cfg;
+    unsigned long mask;
+    if (!PyArg_ParseTuple(cfg_obj, "iiiiiiki", &cfg.word_mode, &cfg.lo, &cfg.hi, &cfg.cmin, &cfg.cmax, &cfg.bigrams,
+                          &mask, &cfg.length_norm))
+        return NULL;
+    cfg.mask = (uint32_t)mask;
+    if (cfg.lo < 1 || cfg.hi < cfg.lo || cfg.cmin < 1 || cfg.cmax < cfg.cmin) {
+        PyErr_SetString(PyExc_ValueError, "n-gram sizes must satisfy 1 <= min <= max");
+        return NULL;
+    }
+    if (!PyList_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "items must be a list");
+        return NULL;
+    }
+    Py_buffer ob, rb, wb, bb, pb;
+    int have_pieces = piece_obj != Py_None;
+    if (get_buffer(out_obj, &ob, "f", 2, 1, "out") < 0)
+        return NULL;
+    if (get_buffer(row_of_obj, &rb, "i", 1, 0, "row_of") < 0) {
+        PyBuffer_Release(&ob);
+        return NULL;
+    }
+    if (get_buffer(w_obj, &wb, "f", 2, 0, "weights") < 0) {
+        PyBuffer_Release(&ob);
+        PyBuffer_Release(&rb);
+        return NULL;
+    }
+    if (get_buffer(bias_obj, &bb, "f", 1, 0, "bias") < 0) {
+        PyBuffer_Release(&ob);
+        PyBuffer_Release(&rb);
+        PyBuffer_Release(&wb);
+        return NULL;
+    }
+    if (have_pieces && get_buffer(piece_obj, &pb, "i", 1, 0, "piece_rows") < 0) {
+        PyBuffer_Release(&ob);
+        PyBuffer_Release(&rb);
+        PyBuffer_Release(&wb);
+        PyBuffer_Release(&bb);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PyObject *owned_pl = NULL; /* pieces returned by unk_pieces, held while copied */
+    Py_ssize_t live = 0;       /* non-empty items seen */
+    Arena arena = {0};
+    Vec jobs = {.item = sizeof(Job)}, toks = {.item = sizeof(Span)}, pieces = {.item = sizeof(Piece)},
+        extras = {.item = sizeof(Span)}, rows = {.item = sizeof(uint32_t)}, scratch = {.item = sizeof(Py_UCS4)};
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    int k = (int)wb.shape[1];
+    const int32_t *row_of = (const int32_t *)rb.buf;
+    const int32_t *piece_rows = have_pieces ? (const int32_t *)pb.buf : NULL;
+    Py_ssize_t n_piece_rows = have_pieces ? pb.shape[0] : 0;
+    if (ob.shape[0] != n || ob.shape[1] != k || bb.shape[0] != k || k > MAX_CATEGORIES || k < 1) {
+        PyErr_SetString(PyExc_ValueError, "out must be (len(items), k), weights (rows, k), bias (k,), 1 <= k <= 64");
+        goto done;
+    }
+    if ((Py_ssize_t)cfg.mask >= rb.shape[0]) {
+        PyErr_SetString(PyExc_ValueError, "row_of must cover the hash space (mask + 1 entries)");
+        goto done;
+    }
+    if (vec_reserve(&jobs, n) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* Phase 1, with the GIL: copy every query's text into the arena. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *it = PyList_GET_ITEM(items, i);
+        Job *job = &VEC_AT(jobs, Job, i);
+        memset(job, 0, sizeof(*job));
+        jobs.len = i + 1;
+        if (it == Py_None) {
+            job->empty = 1;
+            continue;
+        }
+        Py_ssize_t width = PyTuple_Check(it) ? PyTuple_GET_SIZE(it) : PyList_Check(it) ? PyList_GET_SIZE(it) : -1;
+        if (width != 4 && width != 6) {
+            PyErr_SetString(PyExc_TypeError, "each item must be None or a tuple or list of 4 or 6 fields");
+            goto done;
+        }
+        PyObject **f = PySequence_Fast_ITEMS(it);
+        if (arena_add(&arena, f[0], 0, &job->lang) < 0 || arena_add(&arena, f[1], 0, &job->words) < 0 ||
+            arena_add(&arena, f[2], 0, &job->folded) < 0)
+            goto done;
+        PyObject *tl = f[3];
+        job->tok_first = toks.len;
+        if (PyUnicode_Check(tl)) {
+            if (arena_add_token_text(&arena, tl, &toks, &job->tok_count) < 0)
+                goto done;
+        } else if (PyList_Check(tl)) {
+            Py_ssize_t nt = PyList_GET_SIZE(tl);
+            if (vec_reserve(&toks, nt) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            job->tok_count = nt;
+            for (Py_ssize_t t = 0; t < nt; t++) {
+                if (arena_add(&arena, PyList_GET_ITEM(tl, t), 1, &VEC_AT(toks, Span, toks.len)) < 0)
+                    goto done;
+                toks.len++;
+            }
+        } else {
+            PyErr_SetString(PyExc_TypeError, "tokens must be a list of str or MeCab's output as one str");
+            goto done;
+        }
+        PyObject *pl = width == 6 ? f[4] : Py_None;
+        if (pieces_arg != Py_None) {
+            if (live >= PyList_GET_SIZE(pieces_arg)) {
+                PyErr_SetString(PyExc_ValueError, "pieces must hold one entry per non-empty item");
+                goto done;
+            }
+            pl = PyList_GET_ITEM(pieces_arg, live);
+        }
+        live++;
+        if (unk_fn != Py_None && PyList_Check(pl)) {
+            /* An unknown piece's text is the query's own characters, not one id's piece. */
+            for (Py_ssize_t t = 0; t < PyList_GET_SIZE(pl); t++) {
+                PyObject *p = PyList_GET_ITEM(pl, t);
+                if (PyLong_Check(p) && PyLong_AsLong(p) == unk_id) {
+                    owned_pl = PyObject_CallOneArg(unk_fn, f[2]);
+                    if (owned_pl == NULL)
+                        goto done;
+                    pl = owned_pl;
+                    break;
+                }
+            }
+        }
+        job->piece_first = pieces.len;
+        if (pl != Py_None) {
+            if (!PyList_Check(pl)) {
+                PyErr_SetString(PyExc_TypeError, "pieces must be None or a list");
+                goto done;
+            }
+            Py_ssize_t np_ = PyList_GET_SIZE(pl);
+            if (vec_reserve(&pieces, np_) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            job->piece_count = np_;
+            for (Py_ssize_t t = 0; t < np_; t++) {
+                PyObject *p = PyList_GET_ITEM(pl, t);
+                Piece *pc = &VEC_AT(pieces, Piece, pieces.len);
+                if (PyLong_Check(p)) {
+                    long id = PyLong_AsLong(p);
+                    if (id == -1 && PyErr_Occurred())
+                        goto done;
+                    if (id < 0 || id >= n_piece_rows) {
+                        PyErr_SetString(PyExc_IndexError, "piece id outside piece_rows");
+                        goto done;
+                    }
+                    pc->row = piece_rows[id];
+                } else {
+                    pc->row = -1;
+                    if (arena_add(&arena, p, 0, &pc->text) < 0)
+                        goto done;
+                }
+                pieces.len++;
+            }
+        }
+        Py_CLEAR(owned_pl);
+        PyObject *el = extra_arg != Py_None ? (i < PyList_GET_SIZE(extra_arg) ? PyList_GET_ITEM(extra_arg, i) : Py_None)
+                       : width == 6 ? f[5] : Py_None;
+        job->extra_first = extras.len;
+        if (el != Py_None) {
+            if (!PyList_Check(el)) {
+                PyErr_SetString(PyExc_TypeError, "extra must be None or a list of str");
+                goto done;
+            }
+            Py_ssize_t ne = PyList_GET_SIZE(el);
+            if (vec_reserve(&extras, ne) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            job->extra_count = ne;
+            for (Py_ssize_t t = 0; t < ne; t++) {
+                if (arena_add(&arena, PyList_GET_ITEM(el, t), 0, &VEC_AT(extras, Span, extras.len)) < 0)
+                    goto done;
+                extras.len++;
+            }
+        }
+    }
+    /* Check piece rows against the weights once (the only rows not read from row_of). */
+    for (Py_ssize_t t = 0; t < pieces.len; t++) {
+        int32_t r = VEC_AT(pieces, Piece, t).row;
+        if (r >= wb.shape[0]) {
+            PyErr_SetString(PyExc_IndexError, "piece_rows points past the weights");
+            goto done;
+        }
+    }
+
+    /* Phase 2, without the GIL: features, hashing, gather, sum. */
+    int failed = 0;
+    float *out = (float *)ob.buf;
+    const float *W = (const float *)wb.buf;
+    const float *bias = (const float *)bb.buf;
+    Py_ssize_t n_rows_w = wb.shape[0];
+    Py_BEGIN_ALLOW_THREADS
+    Sink sink = {row_of, rb.shape[0], &rows};
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        Job *job = &VEC_AT(jobs, Job, i);
+        float *o = out + i * k;
+        if (job->empty) {
+            for (int c = 0; c < k; c++)
+                o[c] = -INFINITY;
+            continue;
+        }
+        rows.len = 0;
+        if (query_rows(&cfg, job, arena.buf, (Span *)toks.p, (Piece *)pieces.p, (Span *)extras.p, piece_rows,
+                       n_piece_rows, &sink, &scratch) < 0) {
+            failed = 1;
+            break;
+        }
+        uint32_t *u = (uint32_t *)rows.p;
+        Py_ssize_t m = rows.len;
+        for (Py_ssize_t j = 0; j < m; j++)
+            if (!(u[j] & ROW_FLAG))
+                PREFETCH(row_of + u[j]);
+        for (Py_ssize_t j = 0; j < m; j++) {
+            int32_t row = (u[j] & ROW_FLAG) ? (int32_t)(u[j] & ~ROW_FLAG) : row_of[u[j]];
+            if (row < 0 || row >= n_rows_w) {
+                failed = 2;
+                break;
+            }
+            u[j] = (uint32_t)row;
+            PREFETCH(W + (Py_ssize_t)row * k);
+        }
+        if (failed)
+            break;
+        const int32_t *r = (const int32_t *)rows.p;
+        float sum[MAX_CATEGORIES];
+        reduceat_sum(r, m, W, k, sum);
+        if (cfg.length_norm == 0) {
+            float scale = 1.0f / sqrtf((float)m);
+            for (int c = 0; c < k; c++) {
+                float t = sum[c] * scale;
+                o[c] = t + bias[c];
+            }
+        } else {
+            for (int c = 0; c < k; c++)
+                o[c] = sum[c] + bias[c];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (failed == 1) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (failed == 2) {
+        PyErr_SetString(PyExc_IndexError, "row_of points past the weights");
+        goto done;
+    }
+    result = PyLong_FromSsize_t(live);
+done:
+    Py_XDECREF(owned_pl);
+    free(arena.buf);
+    free(jobs.p);
+    free(toks.p);
+    free(pieces.p);
+    free(extras.p);
+    free(rows.p);
+    free(scratch.p);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&rb);
+    PyBuffer_Release(&wb);
+    PyBuffer_Release(&bb);
+    if (have_pieces)
+        PyBuffer_Release(&pb);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
+
+static PyMethodDef methods[] = {
+    {"crc32", py_crc32, METH_O, "CRC-32 of a str's UTF-8 (equals zlib.crc32(s.encode()))."},
+    {"fold_words", py_fold_words, METH_O, "searchsafe._normalize.fold_words in C."},
+    {"join_words", py_join_words, METH_O, "searchsafe._normalize.join_words in C."},
+    {"detect_language", py_detect_language, METH_O, "searchsafe.detect_language in C."},
+    {"is_normal", py_is_normal, METH_O, "True only if normalize(text) == text (may be False when it is)."},
+    {"prepare", py_prepare, METH_VARARGS, "The text views and tokens of a batch, ready for logits()."},
+    {"views", py_views, METH_VARARGS, "views(query, normalize) -> (surface, folded_words, folded, lang)."},
+    {"reduceat_sum", py_reduceat_sum, METH_VARARGS, "Sum of rows of a float32 matrix in np.add.reduceat's order."},
+    {"logits", (PyCFunction)(void (*)(void))py_logits, METH_VARARGS | METH_KEYWORDS, "Feature rows, gather and sum of a batch, written into out."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "searchsafe's compiled scoring path.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__speedups(void)
+{
+    crc_init();
+    const char *names[4] = {"ja", "ko", "mixed", "other"};
+    for (int i = 0; i < 4; i++) {
+        LANG_STR[i] = PyUnicode_InternFromString(names[i]);
+        if (LANG_STR[i] == NULL)
+            return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "MAX_CATEGORIES", MAX_CATEGORIES) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_QUERY_CHARS", MAX_QUERY_CHARS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,347 @@
+"""The compiled path gives the pure-Python path's bits: piece by piece, on data/, on hypothesis text, on threads."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import unicodedata
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import searchsafe
+from searchsafe import InvalidParameterError, _compiled, detect_language, normalize
+from searchsafe._classifier import Classifier, default_model_path
+from searchsafe._modelio import read_model
+from searchsafe._normalize import _qwerty_keeps, fold_words, join_words
+
+from .strategies import query_lists, query_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if _compiled._speedups is None:  # pragma: no cover - a broken build must fail loudly, not skip
+    pytest.fail(
+        f"searchsafe._speedups is not built ({_compiled._IMPORT_ERROR}); {_compiled.BUILD_HINT}", pytrace=False
+    )
+sp = _compiled._speedups
+
+# Text with the characters the fast paths branch on: every script the
+# pre-check lets through, the marks around them, jamo of both kinds, surrogates.
+_tricky = st.sampled_from(
+    list("자살방법갈각가ㄱㄹㅅㅇㅋㅏㅗㅣ각死にたいタヒ氏市4ねネんでに猫犬ー・、。 　.?!*_-@$0123456789abcxyzSQW")
+    + ["\ud800", "\udfff", "\u200b", "\ufeff", "ｼ", "ﾈ", "Ｓ", "ß", "İ", "Σ"]
+)
+tricky_text = st.one_of(query_text, st.text(alphabet=_tricky, max_size=30))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return read_model(default_model_path())
+
+
+@pytest.fixture(scope="module")
+def fast(model) -> Classifier:
+    return Classifier(model, compiled=True)
+
+
+@pytest.fixture(scope="module")
+def pure(model) -> Classifier:
+    return Classifier(model, compiled=False)
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and bool((a.view(np.uint32) == b.view(np.uint32)).all())
+
+
+# -- pieces ------------------------------------------------------------------
+
+TEXT_CASES = [
+    "猫 飼い方", "シネ 動画!!", "死ねねねね!!", "ﾀﾋにたい", "東京 天気 明日", "キル・ビル あらすじ",
+    "자1살  방법", "자살 방법", "ㅈㅏㅅㅏㄹ", "ㅋㅋㅋ 웃긴 영상", "고양이 사료 추천", "wktkf qkdqjq",
+    "ラーメン 라면", "iphone 16 ケース", "ＳＥＸ 動画", "", "   ", "a_b c__d", "x\ny\tz\u3000w",
+]
+
+
+@pytest.mark.parametrize("text", TEXT_CASES)
+def test_text_views_equal_the_python_functions(text: str) -> None:
+    assert sp.fold_words(text) == fold_words(text)
+    assert sp.join_words(fold_words(text)) == join_words(fold_words(text))
+    assert sp.detect_language(text) == detect_language(text)
+    surface = normalize(text) if text else ""
+    assert sp.views(text, normalize, _qwerty_keeps) == (
+        surface, fold_words(surface), join_words(fold_words(surface)), detect_language(surface)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(tricky_text)
+def test_text_views_equal_the_python_functions_on_any_text(text: str) -> None:
+    assert sp.fold_words(text) == fold_words(text)
+    assert sp.join_words(text) == join_words(text)
+    assert sp.detect_language(text) == detect_language(text)
+    surface = normalize(text) if text else ""
+    assert sp.views(text, normalize, _qwerty_keeps)[0] == surface
+
+
+@settings(max_examples=400, deadline=None)
+@given(tricky_text)
+def test_the_pre_check_never_passes_text_normalize_would_change(text: str) -> None:
+    if sp.is_normal(text):
+        assert normalize(text) == text
+
+
+def test_the_pre_check_on_every_short_string_of_its_alphabet() -> None:
+    # Every string of up to three characters from the letters and marks whose
+    # neighbours matter (syllables with and without finals, loose consonants, marks).
+    alphabet = list("가각갈ㄱㅅㄹ死タヒねに氏4a. ?")
+    for n in (1, 2, 3):
+        for chars in itertools.product(alphabet, repeat=n):
+            s = "".join(chars)
+            if sp.is_normal(s):
+                assert normalize(s) == s, s
+
+
+def test_every_character_the_pre_check_passes_is_left_alone_by_normalize() -> None:
+    passed = [chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c <= 0xDFFF and sp.is_normal("猫" + chr(c))]
+    assert len(passed) > 20_000  # kana, kanji, Hangul, ASCII
+    for ch in passed:
+        assert unicodedata.normalize("NFKC", ch) == ch or ch in "ㄱㄲㄳㄴㄵㄶㄷㄸㄹㄺㄻㄼㄽㄾㄿㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+        assert normalize("猫" + ch) == "猫" + ch, ch
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("猫 飼い方", True), ("자살 방법?", True), ("ㅅㅅ 중독", True), ("xvideos 日本人", True),
+    ("Kill Bill", False), ("死・に", False), ("자.살", False), ("갈ㄱ", False), ("死 に た い", False),
+    ("s3x", False), ("ﾀﾋ", False), ("タヒね", False), (" 猫", False), ("猫  犬", False), ("x" * 257, False),
+])
+def test_the_pre_check_table(text: str, expected: bool) -> None:
+    assert sp.views(text, lambda s: "<normalized>", _qwerty_keeps)[0] == (text if expected else "<normalized>")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=60))
+def test_crc32_of_utf8_equals_zlib(text: str) -> None:
+    assert sp.crc32(text) == zlib.crc32(text.encode("utf-8"))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 15, 16, 17, 127, 128, 129, 130, 255, 256, 257, 300, 1000])
+def test_sum_follows_numpy_reduceat_order(n: int) -> None:
+    rng = np.random.default_rng(n)
+    w = (rng.standard_normal((500, 8)) * rng.uniform(0.01, 5, size=(500, 1))).astype(np.float32)
+    for _ in range(20):
+        rows = rng.integers(0, 500, size=n)
+        expected = np.add.reduceat(w[rows], np.array([0]), axis=0)[0]
+        got = np.asarray(sp.reduceat_sum(w, rows.tolist()), dtype=np.float32)
+        assert same_bits(got, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 63), min_size=1, max_size=600), st.integers(1, 12))
+def test_sum_follows_numpy_reduceat_order_on_any_rows(rows: list[int], k: int) -> None:
+    w = (np.random.default_rng(k).standard_normal((64, k)) * 3).astype(np.float32)
+    expected = np.add.reduceat(w[rows], np.array([0]), axis=0)[0]
+    assert same_bits(np.asarray(sp.reduceat_sum(w, rows), dtype=np.float32), expected)
+
+
+# -- whole scores ---------------------------------------------------------------
+
+def _data_queries() -> list[str]:
+    out: list[str] = []
+    for path in sorted((ROOT / "data").glob("*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            out.extend(json.loads(line)["text"] for line in f)
+    return out
+
+
+def test_every_query_of_data_scores_the_same_bits_on_both_paths(fast: Classifier, pure: Classifier) -> None:
+    queries = _data_queries()
+    assert len(queries) > 60_000
+    assert same_bits(fast.score_batch(queries), pure.score_batch(queries))
+
+
+def test_single_queries_score_the_same_bits_as_batches(fast: Classifier, pure: Classifier) -> None:
+    queries = _data_queries()[::40]
+    batch = fast.score_batch(queries)
+    for q, row in zip(queries, batch):
+        single = fast.score(q)
+        assert list(single.values()) == [float(x) for x in row]
+        assert single == pure.score(q)
+        assert fast.predict(q) == pure.predict(q)
+
+
+@pytest.mark.parametrize("lang", ["ja", "ko", "mixed", "other"])
+def test_forced_language_scores_the_same_bits(fast: Classifier, pure: Classifier, lang: str) -> None:
+    queries = _data_queries()[::50]
+    assert same_bits(fast.score_batch(queries, lang=lang), pure.score_batch(queries, lang=lang))
+
+
+@settings(max_examples=150, deadline=None)
+@given(query_lists)
+def test_hypothesis_batches_score_the_same_bits(fast: Classifier, pure: Classifier, queries) -> None:
+    assert same_bits(fast.score_batch(queries), pure.score_batch(queries))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(tricky_text, max_size=10))
+def test_surrogates_and_jamo_soup_score_the_same_bits(fast: Classifier, pure: Classifier, queries) -> None:
+    assert same_bits(fast.score_batch(queries), pure.score_batch(queries))
+    for q in queries[:3]:
+        assert fast.score(q) == pure.score(q)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_threads_score_the_same_bits(fast: Classifier, pure: Classifier, threads: int) -> None:
+    queries = _data_queries()[::7][:6000]
+    expected = pure.score_batch(queries)
+    chunks = [queries[i : i + 250] for i in range(0, len(queries), 250)]
+    with ThreadPoolExecutor(threads) as pool:
+        got = np.vstack(list(pool.map(fast.score_batch, chunks)))
+        singles = list(pool.map(fast.score, queries[:300]))
+    assert same_bits(got, expected)
+    assert [list(s.values()) for s in singles] == expected[:300].tolist()
+
+
+def _reference_logits(clf: Classifier, query: str, extra: list[str], length_norm: str) -> np.ndarray:
+    feats = clf._extractor.feature_lists([query])[0] + extra
+    rows = np.array([clf._row(f) for f in feats])
+    s = np.add.reduceat(clf._weights[rows], np.array([0]), axis=0)[0]
+    if length_norm == "sqrt":
+        s = s * (1.0 / np.sqrt(np.float32(len(feats))))
+    return s + clf._bias
+
+
+@pytest.mark.parametrize("query,extra", [
+    ("자살 방법", ["tself_harm:자살"]),
+    ("猫 飼い方", ["t1", "t2", "t3"]),
+    ("死にたい", []),
+])
+def test_extra_feature_strings_are_hashed_and_summed_like_the_others(fast: Classifier, query: str, extra) -> None:
+    got, nonempty = fast._compiled.logits([query], None, [extra])
+    assert nonempty is None  # every query had features
+    assert same_bits(got[0], _reference_logits(fast, query, extra, "sqrt"))
+
+
+@pytest.mark.parametrize("changes", [
+    {"char_mode": "folded", "char_ngram_max": 3},
+    {"char_ngram_min": 2, "char_ngram_max": 5},
+    {"morph_bigrams": False, "choseong_ngram_min": 1, "choseong_ngram_max": 4},
+    {"hash_bits": 18},
+])
+def test_other_feature_settings_score_the_same_bits(model, changes) -> None:
+    features = {**model.features, **changes}
+    buckets = model.buckets[model.buckets < (1 << features["hash_bits"])]
+    m = dataclasses.replace(model, features=features, buckets=buckets, weights=model.weights[: buckets.size])
+    fast, pure = Classifier(m, compiled=True), Classifier(m, compiled=False)
+    queries = _data_queries()[::97]
+    assert same_bits(fast.score_batch(queries), pure.score_batch(queries))
+
+
+def test_plain_sum_setting_gives_the_plain_sum(fast: Classifier) -> None:
+    # length_norm="none" (issue 8): the logit is the sum of the weights, no sqrt scaling.
+    scorer = fast._compiled
+    saved = scorer._cfg
+    scorer._cfg = saved[:-1] + (1,)
+    try:
+        got, _ = scorer.logits(["자살 방법"], None)
+    finally:
+        scorer._cfg = saved
+    assert same_bits(got[0], _reference_logits(fast, "자살 방법", [], "none"))
+
+
+# -- choosing the path ----------------------------------------------------------
+
+def test_the_path_is_named(fast: Classifier, pure: Classifier) -> None:
+    assert (fast.scoring_path, pure.scoring_path) == ("compiled", "python")
+    assert repr(fast).endswith("compiled path>") and repr(pure).endswith("python path>")
+
+
+def test_the_environment_variable_forces_the_python_path(model, monkeypatch) -> None:
+    monkeypatch.setenv("SEARCHSAFE_PURE_PYTHON", "1")
+    assert Classifier(model).scoring_path == "python"
+    monkeypatch.setenv("SEARCHSAFE_PURE_PYTHON", "0")
+    assert Classifier(model).scoring_path == "compiled"
+
+
+def test_a_missing_extension_warns_once_and_falls_back(model, monkeypatch) -> None:
+    monkeypatch.delenv("SEARCHSAFE_PURE_PYTHON", raising=False)
+    monkeypatch.setattr(_compiled, "_speedups", None)
+    monkeypatch.setattr(_compiled, "_IMPORT_ERROR", "No module named 'searchsafe._speedups'")
+    monkeypatch.setattr(_compiled, "_warned", False)
+    with pytest.warns(RuntimeWarning) as record:
+        assert Classifier(model).scoring_path == "python"
+    assert str(record[0].message) == (
+        "searchsafe's C extension is not built, so scoring runs on the slower pure-Python path; " + _compiled.BUILD_HINT
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Classifier(model).scoring_path == "python"
+    with pytest.raises(InvalidParameterError) as exc:
+        Classifier(model, compiled=True)
+    assert str(exc.value) == (
+        "compiled=True, but searchsafe's C extension is not built (No module named 'searchsafe._speedups'); "
+        + _compiled.BUILD_HINT
+    )
+
+
+def test_a_setting_the_extension_does_not_know_takes_the_python_path(model) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Future(searchsafe._features.FeatureConfig):
+        lexicon: str = "x"
+
+    assert _compiled.unsupported(Future(), 8) == "feature settings the extension does not know yet: lexicon"
+    assert _compiled.choose(None, Future(), 8) is False
+    with pytest.raises(InvalidParameterError) as exc:
+        _compiled.choose(True, Future(), 8)
+    assert str(exc.value) == (
+        "compiled=True, but the extension cannot score this model: "
+        "feature settings the extension does not know yet: lexicon"
+    )
+
+
+def test_compiled_must_be_a_bool_or_none(model) -> None:
+    with pytest.raises(InvalidParameterError) as exc:
+        searchsafe.load(compiled="yes")
+    assert str(exc.value) == "compiled must be None, True or False; got 'yes'"
+
+
+def test_logits_refuses_malformed_input(fast: Classifier) -> None:
+    s = fast._compiled
+    out = np.empty((1, 8), np.float32)
+    with pytest.raises(TypeError, match="^each item must be None or a tuple or list of 4 or 6 fields$"):
+        sp.logits(out, [("ja",)], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg)
+    with pytest.raises(ValueError, match=r"^out must be \(len\(items\), k\)"):
+        sp.logits(np.empty((2, 8), np.float32), [None], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg)
+    with pytest.raises(IndexError, match="^piece id outside piece_rows$"):
+        sp.logits(out, [("ja", "a", "a", [], [10**6], None)], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg)
+    with pytest.raises(ValueError, match="^feature text holds a lone surrogate, which UTF-8 cannot encode$"):
+        sp.logits(out, [("ja", "a", "a", ["\ud800"], None, None)], s._row_of, s._weights, s._bias, None, s._cfg)
+    with pytest.raises(TypeError, match="^fold_words\\(\\) takes a str; got int$"):
+        sp.fold_words(3)
+    with pytest.raises(ValueError, match="^pieces must hold one entry per non-empty item$"):
+        sp.logits(out, [("ja", "a", "a", [])], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg, pieces=[])
+
+
+def test_empty_queries_among_others_score_zero(fast: Classifier, pure: Classifier) -> None:
+    queries = ["", "자살 방법", None, "   ", "!!!", "猫"]
+    got = fast.score_batch(queries)
+    assert same_bits(got, pure.score_batch(queries))
+    assert not got[[0, 2, 3, 4]].any() and got[1].any()
+
+
+def test_info_says_which_path_scores(capsys, monkeypatch) -> None:
+    from searchsafe.cli import main
+
+    monkeypatch.delenv("SEARCHSAFE_PURE_PYTHON", raising=False)
+    assert main(["info"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("scoring:"))
+    assert line == f"scoring:    compiled (C extension {Path(sp.__file__).name})"
+    monkeypatch.setenv("SEARCHSAFE_PURE_PYTHON", "1")
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scoring"] == "python (SEARCHSAFE_PURE_PYTHON is set)"
