@@ -104,8 +104,11 @@ def session(master: str | None = "local[*]", app_name: str = "searchsafe", **con
             if root not in paths:
                 os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
             if "PYSPARK_PYTHON" not in os.environ:
-                # Workers run this interpreter, with the packages this driver has.
-                builder = builder.config("spark.pyspark.python", sys.executable)
+                # Workers run this interpreter, with the packages this driver has. PySpark
+                # reads only the variable (the spark.pyspark.python setting is ignored
+                # outside spark-submit), and without it workers start whatever `python3`
+                # is first on PATH: outside an activated venv, one without pyarrow.
+                os.environ["PYSPARK_PYTHON"] = sys.executable
             builder = (builder.config("spark.driver.bindAddress", "127.0.0.1")
                        .config("spark.driver.host", "127.0.0.1")
                        .config("spark.ui.enabled", "false")

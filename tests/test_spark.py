@@ -428,3 +428,26 @@ def test_cli_errors_are_one_line(spark, tmp_path, capsys, argv, message) -> None
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     assert capsys.readouterr().err.strip() == "searchsafe: error: " + message.format(tmp=tmp_path)
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_outside_an_activated_venv_runs_workers_on_the_same_python(clf, tmp_path) -> None:
+    # `/path/to/venv/bin/searchsafe spark score` with the venv not on PATH: the
+    # workers must not start whatever `python3` PATH finds (one without pyarrow).
+    if not JAVA:
+        pytest.skip("Spark needs Java 17 or newer: apt-get install default-jre-headless")
+    texts = ["猫 飼い方", "자살 방법", "東京 天気"]
+    (tmp_path / "q.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    venv_bin = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    env["JAVA_HOME"] = env.get("JAVA_HOME") or str(Path(os.path.realpath(JAVA)).parent.parent)
+    proc = subprocess.run([sys.executable, "-m", "searchsafe", "spark", "score", str(tmp_path / "q.txt"),
+                           "--out", str(tmp_path / "out"), "--master", "local[1]", "--quiet"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _read_dir(tmp_path / "out").to_pylist()
+    assert sorted(r["text"] for r in rows) == sorted(texts)
+    by_text = {r["text"]: r for r in rows}
+    expected = clf.score_batch(texts)
+    for t, row in zip(texts, expected):
+        assert [by_text[t][f"score_{c}"] for c in clf.categories] == row.tolist()
