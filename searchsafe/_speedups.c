@@ -310,9 +310,16 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
         return 1;
     if (n > MAX_QUERY_CHARS || s[0] == ' ' || s[n - 1] == ' ')
         return 0;
+    /* squeeze(): a character four or more times in a row is cut to three, and
+     * a run of four or more symbols and blanks ([\W_]{4,}) is rewritten. */
+    Py_ssize_t same = 0, marks = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = s[i];
         Py_UCS4 prev = i > 0 ? s[i - 1] : 0;
+        same = c == prev ? same + 1 : 1;
+        marks = (c == ' ' || plain_mark(c)) ? marks + 1 : 0;
+        if (same >= 4 || marks >= 4)
+            return 0;
         if (c == ' ') {
             if (prev == ' ')
                 return 0; /* _SPACES squeezes runs */

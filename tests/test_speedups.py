@@ -108,6 +108,15 @@ def test_the_pre_check_on_every_short_string_of_its_alphabet() -> None:
                 assert normalize(s) == s, s
 
 
+def test_the_pre_check_on_runs_that_squeeze_cuts() -> None:
+    # Runs of four and five: the lengths at which squeeze() starts to rewrite.
+    for n in (4, 5):
+        for chars in itertools.product("ㅋ!. 가", repeat=n):
+            s = "".join(chars)
+            if sp.is_normal(s):
+                assert normalize(s) == s, s
+
+
 def test_every_character_the_pre_check_passes_is_left_alone_by_normalize() -> None:
     passed = [chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c <= 0xDFFF and sp.is_normal("猫" + chr(c))]
     assert len(passed) > 20_000  # kana, kanji, Hangul, ASCII
@@ -120,6 +129,9 @@ def test_every_character_the_pre_check_passes_is_left_alone_by_normalize() -> No
     ("猫 飼い方", True), ("자살 방법?", True), ("ㅅㅅ 중독", True), ("xvideos 日本人", True),
     ("Kill Bill", False), ("死・に", False), ("자.살", False), ("갈ㄱ", False), ("死 に た い", False),
     ("s3x", False), ("ﾀﾋ", False), ("タヒね", False), (" 猫", False), ("猫  犬", False), ("x" * 257, False),
+    # squeeze() cuts a character repeated four times and four symbols or blanks in a row.
+    ("ㅋㅋㅋ 웃긴 영상", True), ("ㅋㅋㅋㅋ 웃긴", False), ("다야!!!", True), ("다야!!!!", False), ("猫猫猫猫", False),
+    ("같은데 .....", False), ("같은데 ?!?!", False),
 ])
 def test_the_pre_check_table(text: str, expected: bool) -> None:
     assert sp.views(text, lambda s: "<normalized>", _qwerty_keeps)[0] == (text if expected else "<normalized>")
@@ -225,7 +237,7 @@ def _reference_logits(clf: Classifier, query: str, extra: list[str], length_norm
 def test_extra_feature_strings_are_hashed_and_summed_like_the_others(fast: Classifier, query: str, extra) -> None:
     got, nonempty = fast._compiled.logits([query], None, [extra])
     assert nonempty is None  # every query had features
-    assert same_bits(got[0], _reference_logits(fast, query, extra, "sqrt"))
+    assert same_bits(got[0], _reference_logits(fast, query, extra, fast._extractor.config.length_norm))
 
 
 @pytest.mark.parametrize("changes", [
@@ -243,16 +255,17 @@ def test_other_feature_settings_score_the_same_bits(model, changes) -> None:
     assert same_bits(fast.score_batch(queries), pure.score_batch(queries))
 
 
-def test_plain_sum_setting_gives_the_plain_sum(fast: Classifier) -> None:
-    # length_norm="none" (issue 8): the logit is the sum of the weights, no sqrt scaling.
+@pytest.mark.parametrize(("code", "length_norm"), [(0, "sqrt"), (1, "none")])
+def test_each_length_norm_setting_gives_its_sum(fast: Classifier, code: int, length_norm: str) -> None:
+    # "none" (issue 8's default model): the plain sum; "sqrt": divided by sqrt(feature count).
     scorer = fast._compiled
     saved = scorer._cfg
-    scorer._cfg = saved[:-1] + (1,)
+    scorer._cfg = saved[:-1] + (code,)
     try:
         got, _ = scorer.logits(["자살 방법"], None)
     finally:
         scorer._cfg = saved
-    assert same_bits(got[0], _reference_logits(fast, "자살 방법", [], "none"))
+    assert same_bits(got[0], _reference_logits(fast, "자살 방법", [], length_norm))
 
 
 # -- choosing the path ----------------------------------------------------------
