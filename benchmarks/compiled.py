@@ -132,7 +132,7 @@ def _stages_pure(clf, queries: list[str], repeats: int) -> dict[str, float]:
             lambda: [(join_words(fold_words(s)), detect_language(s)) for s in map(normalize, queries)], repeats),
         "MeCab (tokens())": _cpu(lambda: [ex._tokens(s, lg) for s, fw, f, lg in live], repeats),
         "sentencepiece (one call per query)": _cpu(lambda: [enc(f, out_type=str) for s, fw, f, lg in live], repeats),
-        "feature strings": _cpu(lambda: [ex._features(fw.split(), f, t, lg, p)
+        "feature strings": _cpu(lambda: [ex._features(fw, fw.split(), f, t, lg, p)
                                          for (s, fw, f, lg), t, p in zip(live, toks, pieces)], repeats),
     }
     total = _cpu(lambda: clf.score_batch(queries), repeats)

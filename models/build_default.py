@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of harmful queries in real traffic that calibration and thresholds assume")
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
     ap.add_argument("--char-ngram-min", type=int, default=1)
+    ap.add_argument("--lexicon", type=Path, default=ROOT / "data" / "lexicons",
+                    help="harm lexicon whose hits are features (default: data/lexicons)")
+    ap.add_argument("--no-lexicon", dest="lexicon", action="store_const", const=None,
+                    help="train without lexicon features")
     ap.add_argument("--jobs", type=int, default=2, help="categories trained at once (threads); same model for any value")
     ap.add_argument("--no-refit", dest="refit", action="store_false",
                     help="ship the model trained on train only (default: refit on train + dev)")
@@ -87,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         if path.is_file():
             part.extend(read_labeled(path, CATEGORIES))
             files.append(path)
-    params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm,
+    lexicon_files = {} if args.lexicon is None else {
+        str(p.relative_to(args.lexicon)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(args.lexicon.glob("*/*.tsv"))}
+    params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon,
                   char_ngram_min=args.char_ngram_min, n_jobs=args.jobs, calibration="dev", verbose=True)
     t0 = time.perf_counter()
     est = QueryClassifier(**params).fit(
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     est.save(
         args.out,
         name="searchsafe-default",
-        data={"data_files": fingerprint(files), "n_dev": len(dev), "n_test": len(test),
+        data={"data_files": fingerprint(files), "lexicon_files": lexicon_files, "n_dev": len(dev), "n_test": len(test),
               "train_seconds": round(train_seconds, 1), "command": "python models/build_default.py"},
         metrics=metrics,
     )

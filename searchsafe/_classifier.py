@@ -88,7 +88,7 @@ class Classifier:
                 )
                 config = FeatureConfig(**{**config.to_dict(), name: value})
         self._model = model
-        self._extractor = FeatureExtractor(config, model.sentencepiece)
+        self._extractor = FeatureExtractor(config, model.sentencepiece, model.lexicon)
         self.categories: tuple[str, ...] = model.categories
         self.thresholds: dict[str, float] = {c: float(t) for c, t in zip(model.categories, model.thresholds)}
         self._threshold_array = model.thresholds.astype(np.float32)

@@ -44,7 +44,7 @@ BUILD_HINT = (
 # the C side learns it, so a new setting can never be silently ignored.
 _KNOWN_FIELDS = {
     "char_ngram_min", "char_ngram_max", "char_mode", "choseong_ngram_min", "choseong_ngram_max",
-    "morph_bigrams", "hash_bits", "japanese_backend", "korean_backend", "length_norm",
+    "morph_bigrams", "hash_bits", "japanese_backend", "korean_backend", "length_norm", "lexicon",
 }
 _LENGTH_NORMS = {"sqrt": 0, "none": 1}
 # Below this many queries, one sentencepiece call per query is cheaper than its list form.
@@ -156,6 +156,9 @@ class CompiledScorer:
                 dtype=np.int32,
             )
             self._unk = sp.unk_id()
+        # Lexicon hits come from the folded words prepare() returns, through the
+        # same function the Python path calls, and go in as the extra features.
+        self._lexicon = extractor.lexicon
         self._local = threading.local()
 
     def _thread_calls(self) -> tuple[Any, Any, Any, Any, Any]:
@@ -187,6 +190,12 @@ class CompiledScorer:
             calls = self._local.calls = self._thread_calls()
         parse_ja, parse_ko, parse_mixed, sp, unk_pieces = calls
         prepared, folded = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko, parse_mixed)
+        lex = self._lexicon
+        if lex is not None:
+            hits = [None if p is None else lex(p[1]) for p in prepared]
+            if extra is not None:
+                hits = [h if e is None else (h or []) + list(e) for h, e in zip(hits, extra)]
+            extra = hits
         pieces = None
         if sp is not None and folded:
             if len(folded) >= _SP_LIST_MIN:

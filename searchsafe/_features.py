@@ -2,7 +2,8 @@
 
 Every feature is a short string with a one-letter namespace (``c`` character
 n-gram, ``m`` morpheme, ``b`` morpheme bigram, ``p`` sentencepiece piece,
-``k`` Korean initial-consonant n-gram, ``l`` language). Strings are hashed with
+``k`` Korean initial-consonant n-gram, ``l`` language, ``L`` lexicon hit, see
+:mod:`searchsafe._lexicon`). Strings are hashed with
 CRC-32, which is stable across processes, platforms and Python versions, into
 ``2**hash_bits`` buckets. A query's feature values are its counts, divided by
 ``sqrt(total)`` in models whose ``length_norm`` is ``"sqrt"``: that keeps a long
@@ -23,6 +24,7 @@ import numpy as np
 from ._errors import InvalidParameterError
 from ._hangul import choseong
 from ._lang import LANGUAGES, detect_language
+from ._lexicon import LexiconEntry, LexiconFeatures
 from ._normalize import _KANA_FOLD, fold_words, join_words, normalize
 from ._tokenize import get_tokenizer
 
@@ -55,6 +57,9 @@ class FeatureConfig:
     #: query); ``"none"``: plain counts, so neutral words beside a harmful term
     #: do not dilute it.
     length_norm: str = "sqrt"
+    #: Whether the model carries a lexicon (``lexicon.tsv``) and scores its hits
+    #: as ``L`` features, after all others.
+    lexicon: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +81,8 @@ class FeatureConfig:
             raise InvalidParameterError(f"length_norm must be 'sqrt' or 'none'; got {self.length_norm!r}")
         if self.char_mode not in ("word", "folded"):
             raise InvalidParameterError(f"char_mode must be 'word' or 'folded'; got {self.char_mode!r}")
+        if not isinstance(self.lexicon, bool):
+            raise InvalidParameterError(f"lexicon must be True or False; got {self.lexicon!r}")
         if not (isinstance(self.hash_bits, int) and 10 <= self.hash_bits <= 26):
             raise InvalidParameterError(f"hash_bits must be an integer from 10 to 26; got {self.hash_bits!r}")
 
@@ -101,6 +108,8 @@ class FeatureExtractor:
         The feature space.
     sentencepiece_model : bytes or None
         A serialized sentencepiece model; None leaves piece features out.
+    lexicon : sequence of LexiconEntry, optional
+        The model's lexicon; required when ``config.lexicon`` is True.
     """
 
     #: Bytes the per-word n-gram table may hold (an estimate of the strings and
@@ -111,9 +120,14 @@ class FeatureExtractor:
     #: they do not recur, and their n-grams are rebuilt in linear time anyway.
     _WORD_CACHE_MAX_CHARS = 24
 
-    def __init__(self, config: FeatureConfig, sentencepiece_model: bytes | None = None):
+    def __init__(self, config: FeatureConfig, sentencepiece_model: bytes | None = None,
+                 lexicon: Sequence[LexiconEntry] | None = None):
         config.validate()
         self.config = config
+        if config.lexicon and not lexicon:
+            raise InvalidParameterError("these features use a lexicon (lexicon=True) but no lexicon terms were given")
+        #: Folded words -> lexicon feature strings, or None when the features use no lexicon.
+        self.lexicon: LexiconFeatures | None = LexiconFeatures(lexicon) if config.lexicon and lexicon else None
         self.mask = (1 << config.hash_bits) - 1
         self._ja = get_tokenizer(config.japanese_backend, language="ja")
         self._ko = get_tokenizer(config.korean_backend, language="ko")
@@ -179,7 +193,8 @@ class FeatureExtractor:
         self._word_grams[word] = grams
         self._word_bytes += cost
 
-    def _features(self, words: list[str], folded: str, tokens: list[str], lang: str, pieces: Sequence[str]) -> list[str]:
+    def _features(self, folded_words: str, words: list[str], folded: str, tokens: list[str], lang: str,
+                  pieces: Sequence[str]) -> list[str]:
         cfg = self.config
         feats = ["l" + lang]
         lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
@@ -206,6 +221,9 @@ class FeatureExtractor:
             cho = choseong(folded)
             for n in range(cfg.choseong_ngram_min, cfg.choseong_ngram_max + 1):
                 feats.extend("k" + cho[i : i + n] for i in range(len(cho) - n + 1))
+        if self.lexicon is not None:
+            # Last, as the compiled path sums its extra features last: the same order gives the same bits.
+            feats.extend(self.lexicon(folded_words))
         return feats
 
     def _one(self, query: str | None, lang: str | None, encode) -> tuple[str, str, str, list[str], list[str]]:
@@ -218,7 +236,7 @@ class FeatureExtractor:
             return surface, folded, lg, [], []
         tokens = self._tokens(surface, lg)
         pieces = encode(folded, out_type=str) if encode is not None else ()
-        return surface, folded, lg, tokens, self._features(words, folded, tokens, lg, pieces)
+        return surface, folded, lg, tokens, self._features(folded_words, words, folded, tokens, lg, pieces)
 
     def scale(self, n_features):
         """The factor a query's summed weights are multiplied by, for *n_features* feature occurrences."""

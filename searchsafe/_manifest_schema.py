@@ -240,6 +240,10 @@ def validate_manifest(manifest: dict[str, Any], where: str, *, format_version: i
             raise ModelError(f"{where}: bad file name {name!r} in 'files'")
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             raise ModelError(f"{where}: files.{name} must be a sha256 of 64 lowercase hex digits")
+    uses_lexicon = isinstance(manifest.get("features"), dict) and manifest["features"].get("lexicon") is True
+    if uses_lexicon != ("lexicon.tsv" in files):
+        raise ModelError(f"{where}: features.lexicon is {uses_lexicon} but 'files' "
+                         + ("lists no lexicon.tsv" if uses_lexicon else "lists a lexicon.tsv"))
     if uses_sentencepiece(manifest) and "sentencepiece.model" not in files:
         raise ModelError(f"{where}: the features use sentencepiece pieces but 'files' lists no sentencepiece.model")
     if manifest.get("sentencepiece") is False and "sentencepiece.model" in files:

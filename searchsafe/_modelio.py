@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import ModelError
+from ._lexicon import LEXICON_FILE, LexiconEntry, lexicon_tsv, parse_lexicon_tsv
 
 __all__ = [
     "FORMAT_VERSION", "ModelData", "read_model", "write_model", "sha256_file", "read_manifest",
@@ -73,6 +74,8 @@ class ModelData:
     features: dict[str, Any]
     sentencepiece: bytes | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: The lexicon whose hits are features (``features["lexicon"]``), or None.
+    lexicon: tuple[LexiconEntry, ...] | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -227,6 +230,10 @@ def write_model(model: ModelData, path: str | os.PathLike[str], manifest_extra: 
             with _naming(tmp / SENTENCEPIECE):
                 (tmp / SENTENCEPIECE).write_bytes(model.sentencepiece)
             files.append(SENTENCEPIECE)
+        if model.lexicon is not None:
+            with _naming(tmp / LEXICON_FILE):
+                (tmp / LEXICON_FILE).write_bytes(lexicon_tsv(model.lexicon))
+            files.append(LEXICON_FILE)
         manifest = {
             "format": "searchsafe-model",
             "format_version": FORMAT_VERSION,
@@ -566,6 +573,9 @@ def read_model(
     sp_bytes = blobs.get(SENTENCEPIECE)
     if sp_bytes is not None:
         _check_sentencepiece(sp_bytes, str(path / SENTENCEPIECE))
+    lexicon = None
+    if LEXICON_FILE in blobs:
+        lexicon = parse_lexicon_tsv(blobs[LEXICON_FILE], str(path / LEXICON_FILE), categories)
     return ModelData(
         categories=tuple(categories),
         buckets=arrays["buckets"].astype(np.int64),
@@ -575,4 +585,5 @@ def read_model(
         features=features,
         sentencepiece=sp_bytes,
         manifest=manifest,
+        lexicon=lexicon,
     )

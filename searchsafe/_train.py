@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import re
 import warnings
 from importlib import metadata
 from typing import Any, Iterable, Sequence
@@ -25,6 +27,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from ._categories import CATEGORIES, SEVERITY
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor, iter_texts
+from ._lexicon import LexiconEntry, read_lexicon_dir
 from ._modelio import ModelData
 
 
@@ -123,10 +126,16 @@ def _train_sentencepiece(texts: Iterable[str], vocab_size: int) -> bytes | None:
             add_dummy_prefix=False,
             minloglevel=2,
         )
-    except RuntimeError:
+    except RuntimeError as exc:
         # A tiny corpus can hold too few distinct pieces for any vocabulary;
         # pieces are an extra view, so such a model goes without them.
         if len(lines) >= 1000:
+            m = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", str(exc))
+            if m:
+                raise InvalidParameterError(
+                    f"sentencepiece_vocab_size={vocab_size} is smaller than the {m.group(2)} distinct characters "
+                    f"of the training data; use at least {int(m.group(2)) + 8}, or 0 for no subword features"
+                ) from None
             raise
         return None
     return buf.getvalue()
@@ -221,6 +230,11 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         features count fully however many words stand beside them, so neutral
         words cannot dilute a harmful term; the default model uses it, with a
         benign background of hundreds of thousands of queries to learn from.
+    lexicon : path-like, sequence of LexiconEntry, or None
+        Harm lexicon whose hits become features (see :mod:`searchsafe._lexicon`):
+        a directory laid out like ``data/lexicons/`` or the entries themselves.
+        The model carries the terms, so a term never seen in a labeled row still
+        counts for its category; None (default) uses no lexicon.
     prevalence : float or None
         Share of harmful queries in the traffic the model will score (e.g.
         0.02; the default model uses that). Calibration and thresholds weight
@@ -266,6 +280,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         calibration_folds: int = 3,
         prune: float = 1e-3,
         length_norm: str = "sqrt",
+        lexicon: Any = None,
         prevalence: float | None = None,
         calibration: str = "oof",
         n_jobs: int = 1,
@@ -287,6 +302,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
         self.prune = prune
         self.length_norm = length_norm
+        self.lexicon = lexicon
         self.prevalence = prevalence
         self.calibration = calibration
         self.n_jobs = n_jobs
@@ -349,7 +365,28 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             japanese_backend=self.japanese_backend,
             korean_backend=self.korean_backend,
             length_norm=self.length_norm,
+            lexicon=self.lexicon is not None,
         )
+
+    def _lexicon_entries(self) -> tuple[LexiconEntry, ...] | None:
+        lex = self.lexicon
+        if lex is None:
+            return None
+        if isinstance(lex, (str, os.PathLike)):
+            entries = read_lexicon_dir(lex, categories=self.categories)
+        elif isinstance(lex, (list, tuple)) and lex and all(isinstance(e, LexiconEntry) for e in lex):
+            entries = tuple(sorted(set(lex)))
+            unknown = sorted({e.category for e in entries} - set(self.categories))
+            if unknown:
+                raise InvalidParameterError(f"lexicon names categories this estimator does not train: {', '.join(unknown)}")
+        else:
+            raise InvalidParameterError(
+                f"lexicon must be None, a lexicon directory or a non-empty sequence of LexiconEntry; got {type(lex).__name__}")
+        # Only the categories trained here: a lexicon row for another one would be a feature of nothing.
+        kept = tuple(e for e in entries if e.category in self.categories)
+        if not kept:
+            raise InvalidParameterError(f"lexicon holds no terms of the categories trained ({', '.join(self.categories)})")
+        return kept
 
     def _estimator(self):
         if self.solver == "linear_svc":
@@ -405,7 +442,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             if self.sentencepiece_vocab_size
             else None
         )
-        self.extractor_ = FeatureExtractor(config, self.sentencepiece_)
+        self.lexicon_ = self._lexicon_entries()
+        self.extractor_ = FeatureExtractor(config, self.sentencepiece_, self.lexicon_)
         Xfull = self.extractor_.transform(texts)
         n_dim = Xfull.shape[1]
         # liblinear's cost grows with the column count even when columns are
@@ -556,6 +594,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             thresholds=self.thresholds_,
             features=self.extractor_.config.to_dict(),
             sentencepiece=self.sentencepiece_,
+            lexicon=self.lexicon_,
         )
 
     def save(self, path, *, name: str = "model", data: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None):
@@ -588,4 +627,9 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             "metrics": metrics or {},
         }
         extra["training"]["estimator"]["categories"] = list(self.categories)
+        # The terms themselves are in lexicon.tsv; the manifest says where they came from.
+        lex = self.lexicon
+        extra["training"]["estimator"]["lexicon"] = (
+            None if lex is None else os.fspath(lex) if isinstance(lex, (str, os.PathLike))
+            else f"{len(self.lexicon_ or ())} entries")
         return write_model(self.to_model_data(), path, extra)

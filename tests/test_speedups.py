@@ -306,15 +306,15 @@ def test_a_missing_extension_warns_once_and_falls_back(model, monkeypatch) -> No
 def test_a_setting_the_extension_does_not_know_takes_the_python_path(model) -> None:
     @dataclasses.dataclass(frozen=True)
     class Future(searchsafe._features.FeatureConfig):
-        lexicon: str = "x"
+        a_later_setting: str = "x"
 
-    assert _compiled.unsupported(Future(), 8) == "feature settings the extension does not know yet: lexicon"
+    assert _compiled.unsupported(Future(), 8) == "feature settings the extension does not know yet: a_later_setting"
     assert _compiled.choose(None, Future(), 8) is False
     with pytest.raises(InvalidParameterError) as exc:
         _compiled.choose(True, Future(), 8)
     assert str(exc.value) == (
         "compiled=True, but the extension cannot score this model: "
-        "feature settings the extension does not know yet: lexicon"
+        "feature settings the extension does not know yet: a_later_setting"
     )
 
 

@@ -77,6 +77,10 @@ def add_parser(sub: Any) -> None:
                    help="'sqrt': feature values divided by the square root of their count, which suits a "
                         "few thousand labels; 'none': a term counts fully whatever stands beside it, which "
                         "the default model uses with its large benign background (default: sqrt)")
+    m.add_argument("--lexicon", type=Path, default=None, metavar="DIR",
+                   help="harm lexicon laid out like data/lexicons/ (<lang>/<category>.tsv): its terms become "
+                        "features and travel in the model, so a listed term counts even where no labeled "
+                        "row used it (default: none)")
     from .._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
 
     m.add_argument("--japanese-backend", default="ipadic", choices=JAPANESE_BACKENDS,
@@ -177,6 +181,16 @@ def run(args: argparse.Namespace) -> int:
                        "pass --dev FILE or --validation-split FRACTION")
     if "-" in args.data and len(args.data) > 1:
         raise CliError("stdin ('-') can only be the one DATA input")
+    if args.lexicon is not None and args.out_of_core:
+        raise CliError("--lexicon works with in-memory training only; drop --out-of-core or --lexicon")
+    if args.lexicon is not None:
+        from .._errors import InvalidParameterError
+        from .._lexicon import read_lexicon_dir
+
+        try:
+            read_lexicon_dir(args.lexicon)  # a bad lexicon fails now, not after the sentencepiece model
+        except InvalidParameterError as exc:
+            raise CliError(f"--lexicon: {exc}") from None
     started = time.perf_counter()
     if args.out_of_core:
         return _train_out_of_core(args, out, started)
@@ -205,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         hash_bits=args.hash_bits,
         sentencepiece_vocab_size=args.sentencepiece_vocab_size, japanese_backend=args.japanese_backend,
         korean_backend=args.korean_backend, target_precision=target_precision, random_state=args.seed,
-        prevalence=args.prevalence, length_norm=args.length_norm, verbose=not args.quiet,
+        prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon, verbose=not args.quiet,
     )
     dev = Labeled(dev_rows, cats) if dev_rows else None
     with warnings_to_stderr():
