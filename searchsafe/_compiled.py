@@ -44,7 +44,7 @@ BUILD_HINT = (
 # the C side learns it, so a new setting can never be silently ignored.
 _KNOWN_FIELDS = {
     "char_ngram_min", "char_ngram_max", "char_mode", "choseong_ngram_min", "choseong_ngram_max",
-    "morph_bigrams", "hash_bits", "japanese_backend", "korean_backend", "length_norm", "lexicon",
+    "morph_bigrams", "hash_bits", "japanese_backend", "korean_backend", "length_norm", "lexicon", "morph_unit",
 }
 _LENGTH_NORMS = {"sqrt": 0, "none": 1}
 # Below this many queries, one sentencepiece call per query is cheaper than its list form.
@@ -164,10 +164,14 @@ class CompiledScorer:
     def _thread_calls(self) -> tuple[Any, Any, Any, Any, Any]:
         # Taggers and the sentencepiece processor are per thread (see _tokenize), so are these.
         ex = self._ex
-        ja, ko = ex._ja._fn(), ex._ko._fn()
-        # MeCab's output goes to C as one str where the backend is fugashi's.
-        ja_raw = getattr(ja, "mecab_parse", None)
-        ko_raw = getattr(ko, "mecab_parse", None)
+        if ex.config.morph_unit == "word":
+            ja, ko = ex._ja.word_tokens, ex._ko.word_tokens
+            ja_raw, ko_raw = ex._ja.word_raw(), ex._ko.word_raw()
+        else:
+            ja, ko = ex._ja._fn(), ex._ko._fn()
+            # MeCab's output goes to C as one str where the backend is fugashi's.
+            ja_raw = getattr(ja, "mecab_parse", None)
+            ko_raw = getattr(ko, "mecab_parse", None)
         if ja_raw is not None and ko_raw is not None:
             def mixed(s: str) -> Any:
                 return ja_raw(s) + " " + ko_raw(s)

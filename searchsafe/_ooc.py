@@ -560,6 +560,7 @@ class OutOfCoreTrainer:
         targets: dict[str, tuple[str, float | None]] | None = None,
         prevalence: float | None = None,
         length_norm: str = "sqrt",
+        morph_unit: str = "query",
         random_state: int = 0,
         progress: bool = False,
     ):
@@ -575,6 +576,7 @@ class OutOfCoreTrainer:
         self.targets = targets
         self.prevalence = prevalence
         self.length_norm = length_norm
+        self.morph_unit = morph_unit
         self.random_state = random_state
         self.progress = progress
 
@@ -619,7 +621,7 @@ class OutOfCoreTrainer:
         index = {c: j for j, c in enumerate(cats)}
         config = FeatureConfig(
             hash_bits=self.hash_bits, japanese_backend=self.japanese_backend, korean_backend=self.korean_backend,
-            length_norm=self.length_norm,
+            length_norm=self.length_norm, morph_unit=self.morph_unit,
         )
         config.validate()
         rng = np.random.default_rng(self.random_state)
@@ -749,6 +751,7 @@ class OutOfCoreTrainer:
                     "prune": self.prune,
                     "prevalence": self.prevalence,
                     "length_norm": self.length_norm,
+                    "morph_unit": self.morph_unit,
                     "random_state": self.random_state,
                 },
                 "n_train": self.n_train_,

@@ -245,6 +245,7 @@ def test_extra_feature_strings_are_hashed_and_summed_like_the_others(fast: Class
     {"char_ngram_min": 2, "char_ngram_max": 5},
     {"morph_bigrams": False, "choseong_ngram_min": 1, "choseong_ngram_max": 4},
     {"hash_bits": 18},
+    {"morph_unit": "word"},
 ])
 def test_other_feature_settings_score_the_same_bits(model, changes) -> None:
     features = {**model.features, **changes}

@@ -76,3 +76,44 @@ def test_default_backends_survive_fork(clf: searchsafe.Classifier) -> None:
     got = queue.get(timeout=60)
     proc.join(timeout=60)
     assert proc.exitcode == 0 and got == expected
+
+
+# -- per-word tokens (morph_unit="word") -------------------------------------------
+
+@pytest.mark.parametrize(("backend", "language", "text"), [
+    ("ipadic", "ja", "東京 天気 明日"),
+    ("ipadic", "ja", "猫の飼い方 初心者"),
+    ("ipadic", "ja", "東京"),
+    ("mecab-ko-dic", "ko", "고양이 사료 추천"),
+    ("mecab-ko-dic", "ko", "자살 방법"),
+    ("konlpy-mecab", "ko", "고양이 사료 추천"),
+])
+def test_word_tokens_are_each_words_tokens_in_order(backend: str, language: str, text: str) -> None:
+    tok = get_tokenizer(backend, language=language)
+    expected = [t for word in text.split() for t in tok.tokens(word)]
+    assert tok.word_tokens(text) == expected
+    assert tok.word_tokens(text) == expected  # the second time from the table
+    raw = tok.word_raw()
+    if raw is not None:
+        assert [t for t in raw(text).split() if t != "*"] == expected
+
+
+def test_word_tokens_differ_from_whole_query_tokens_only_across_spaces() -> None:
+    # MeCab may read two words as one compound, or split differently at a
+    # boundary; per word it cannot. Same tokens wherever no word boundary matters.
+    tok = get_tokenizer("ipadic", language="ja")
+    assert tok.word_tokens("") == [] and tok.word_tokens("   ") == []
+    assert tok.word_tokens("死にたい") == tok.tokens("死にたい")
+
+
+def test_the_word_table_stays_bounded() -> None:
+    from searchsafe._tokenize import _WordTable
+
+    table = _WordTable(per_generation=3)
+    calls: list[str] = []
+    for w in ["a", "b", "c", "d", "a", "e", "f", "g", "h"]:
+        table.get(w, lambda x: calls.append(x) or [x])
+    assert len(table._young) <= 3 and len(table._old) <= 3
+    long_word = "x" * 100
+    assert table.get(long_word, lambda x: ["long"]) == ["long"]
+    assert long_word not in table._young and long_word not in table._old
