@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import _common as C  # noqa: E402
+from benchmarks.compiled import _cpu  # noqa: E402
 
 
 def main() -> int:
@@ -29,11 +29,7 @@ def main() -> int:
     for unit in ("query", "word"):
         clf = Classifier(dataclasses.replace(model, features={**model.features, "morph_unit": unit}))
         clf.score_batch(queries[:2000])
-        best = float("inf")
-        for _ in range(3):
-            t0 = time.process_time()
-            clf.score_batch(queries)
-            best = min(best, time.process_time() - t0)
+        best = _cpu(lambda: clf.score_batch(queries), 3)
         print(f"morph_unit={unit}: {clf.scoring_path} path, {len(queries) / best:,.0f} queries/s")
     return 0
 

@@ -240,7 +240,7 @@ def validate_manifest(manifest: dict[str, Any], where: str, *, format_version: i
             raise ModelError(f"{where}: bad file name {name!r} in 'files'")
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             raise ModelError(f"{where}: files.{name} must be a sha256 of 64 lowercase hex digits")
-    uses_lexicon = isinstance(manifest.get("features"), dict) and manifest["features"].get("lexicon") is True
+    uses_lexicon = manifest["features"].get("lexicon") is True  # a dict: validate_features passed
     if uses_lexicon != ("lexicon.tsv" in files):
         raise ModelError(f"{where}: features.lexicon is {uses_lexicon} but 'files' "
                          + ("lists no lexicon.tsv" if uses_lexicon else "lists a lexicon.tsv"))
