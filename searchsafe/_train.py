@@ -381,7 +381,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         if lex is None:
             return None
         if isinstance(lex, (str, os.PathLike)):
-            entries = read_lexicon_dir(lex, categories=self.categories)
+            # A term's labels may name any taxonomy category, also ones this model does not train.
+            entries = read_lexicon_dir(lex, categories=tuple(dict.fromkeys([*CATEGORIES, *self.categories])))
         elif isinstance(lex, (list, tuple)) and lex and all(isinstance(e, LexiconEntry) for e in lex):
             entries = tuple(sorted(set(lex)))
             unknown = sorted({e.category for e in entries} - set(self.categories))

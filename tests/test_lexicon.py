@@ -201,3 +201,9 @@ def test_cli_train_lexicon_errors(tmp_path: Path, capsys) -> None:
     assert main(["train", str(data), "--out", str(tmp_path / "m"), "--lexicon", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.strip().endswith(
         f"--lexicon: {tmp_path / 'none'}: not a lexicon directory (expected <lang>/<category>.tsv files)")
+
+
+def test_a_model_of_some_categories_reads_a_lexicon_that_labels_others(tmp_path: Path) -> None:
+    d = _lexicon_dir(tmp_path, "kind\ttext\tlabels\talone\tnote\nterm\t爆弾魔\tviolence,hate\t1\t\n", "violence.tsv")
+    est = QueryClassifier(categories=["violence"], lexicon=d, hash_bits=12, sentencepiece_vocab_size=0)
+    assert est._lexicon_entries() == (LexiconEntry("爆弾魔", "violence", True),)
