@@ -6,8 +6,11 @@ import pytest
 
 from benchmarks import policy
 
+# One worker runs the module's fixture once: with xdist's loadgroup its tests stay together.
+pytestmark = [pytest.mark.xdist_group("benchmark_policy")]
 
-@pytest.fixture(scope="module")
+
+@pytest.fixture(scope="session")
 def result():
     return policy.run(quick=True)
 

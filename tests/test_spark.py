@@ -64,7 +64,9 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist may hand this worker other modules' tests in between, and a
+# module-scoped fixture would then be built again (most of a minute each time).
+@pytest.fixture(scope="session")
 def scored(spark, queries) -> list:
     from searchsafe import spark as ss
 
