@@ -45,6 +45,9 @@ INTENT_MODIFIER_SHARE = 0.35
 #: benign background rows as in harmful rows.
 INTENT_MODIFIER_RATIO = 8
 CONTEXTS_PER_TERM = 8
+#: What glues words in running Japanese text ("" is plain juxtaposition) and what Korean attaches to a noun.
+JA_PARTICLES = ("", "の", "は", "が", "を", "って", "と", "で", "も")
+KO_PARTICLES = ("", "이", "가", "은", "는", "을", "를", "들", "아", "야", "들이", "한테")
 
 
 @dataclass(frozen=True)
@@ -152,12 +155,29 @@ class Composer:
         return out
 
     def contexts(self, term: str, rng: random.Random, k: int = CONTEXTS_PER_TERM) -> list[str]:
-        """*term* among one or two neutral words, in varied positions."""
+        """*term* among one or two neutral words, in varied positions.
+
+        Half of the contexts are written the way running text writes them: in
+        Japanese without spaces, glued by a particle ("東京の<term>"), in Korean
+        with a particle on the term ("<term>들 날씨"). Otherwise the model only
+        ever sees the term as a whole word, and a term inside a sentence
+        (public sets, longer queries) counts for little.
+        """
         out = []
         for _ in range(k):
             parts = [self._neutral(rng) for _ in range(rng.choice((1, 2, 2)))]
-            parts.insert(rng.randrange(len(parts) + 1), term)
-            out.append(" ".join(parts))
+            at = rng.randrange(len(parts) + 1)
+            glued = rng.random() < 0.5
+            if glued and self.lang == "ko":
+                term_here = term + rng.choice(KO_PARTICLES)
+            else:
+                term_here = term
+            parts.insert(at, term_here)
+            if glued and self.lang == "ja":
+                out.append("".join(p + (rng.choice(JA_PARTICLES) if i < len(parts) - 1 else "")
+                                   for i, p in enumerate(parts)))
+            else:
+                out.append(" ".join(parts))
         return out
 
 
