@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of harmful queries in real traffic that calibration and thresholds assume")
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
     ap.add_argument("--char-ngram-min", type=int, default=1)
-    ap.add_argument("--morph-unit", choices=("query", "word"), default="query")
+    ap.add_argument("--morph-unit", choices=("query", "word"), default="word")
     ap.add_argument("--lexicon", type=Path, default=ROOT / "data" / "lexicons",
                     help="harm lexicon whose hits are features (default: data/lexicons)")
     ap.add_argument("--no-lexicon", dest="lexicon", action="store_const", const=None,

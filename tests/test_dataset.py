@@ -89,7 +89,6 @@ SHARED = DATA.parent.parent / "shared" / "data"
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="normalize() changed (issue 14) after the committed dataset was built; rebuild data and the model together", strict=False)
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} not found: the committed dataset is built with the public data beside the repo")
 def test_build_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
     import subprocess
