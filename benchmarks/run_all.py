@@ -113,8 +113,13 @@ def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[st
     # benchmarks/policy.py keeps its own block in RESULTS.md; a full run must not drop it.
     from benchmarks.policy import END, START
     prev = (out / "RESULTS.md").read_text(encoding="utf-8") if (out / "RESULTS.md").is_file() else ""
-    if START in prev and END in prev:
-        text = text.rstrip("\n") + "\n\n" + START + prev.split(START, 1)[1].split(END, 1)[0] + END + "\n"
+    # So do benchmarks/spark.py's block and, when this run did not measure it, the compiled section.
+    for start, end in ((START, END), ("<!-- spark:begin -->", "<!-- spark:end -->")):
+        if start in prev and end in prev and start not in text:
+            text = text.rstrip("\n") + "\n\n" + start + prev.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+    head, tail = "## Compiled path", "## Reading these numbers"
+    if head in prev and head not in text and tail in prev.split(head, 1)[1] and tail in text:
+        text = text.replace(tail, head + prev.split(head, 1)[1].split(tail, 1)[0] + tail, 1)
     (out / "RESULTS.md").write_text(text, encoding="utf-8")
     if readme is not None and not _report.update_readme(readme, _report.readme_summary(results)):
         C.log(f"warning: {readme} has no results markers; its table was not updated")
