@@ -52,7 +52,7 @@ def test_manifest_records_provenance() -> None:
     assert set(manifest["training"]["data_files"]) == {"train.jsonl", "dev.jsonl", "test.jsonl",
                                                        "train.jsonl.gz", "dev.jsonl.gz"}
     assert {"dev", "test"} <= set(manifest["metrics"])
-    assert set(manifest["files"]) == {"weights.npz", "sentencepiece.model"}
+    assert set(manifest["files"]) == {"weights.npz", "sentencepiece.model", "lexicon.tsv"}
 
 
 def test_default_model_is_compact() -> None:
