@@ -168,14 +168,9 @@ class Composer:
             parts = [self._neutral(rng) for _ in range(rng.choice((1, 2, 2)))]
             at = rng.randrange(len(parts) + 1)
             glued = rng.random() < 0.5
-            if glued and self.lang == "ko":
-                term_here = term + rng.choice(KO_PARTICLES)
-            else:
-                term_here = term
-            parts.insert(at, term_here)
+            parts.insert(at, term + rng.choice(KO_PARTICLES) if glued and self.lang == "ko" else term)
             if glued and self.lang == "ja":
-                out.append("".join(p + (rng.choice(JA_PARTICLES) if i < len(parts) - 1 else "")
-                                   for i, p in enumerate(parts)))
+                out.append("".join(p + rng.choice(JA_PARTICLES) for p in parts[:-1]) + parts[-1])
             else:
                 out.append(" ".join(parts))
         return out
