@@ -6,11 +6,8 @@ import pytest
 
 from benchmarks import policy
 
-# One worker runs the module's fixture once: with xdist's loadgroup its tests stay together.
-pytestmark = [pytest.mark.xdist_group("benchmark_policy")]
 
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def result():
     return policy.run(quick=True)
 

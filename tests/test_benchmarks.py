@@ -121,9 +121,9 @@ def test_validate_catches_broken_results():
     assert _report.validate(failed, ("public",)) == ["public: failed: ValueError: boom"]
 
 
-# The run takes most of a minute: its tests share one worker (xdist_group) and the fixture
-# lives for the session, so it runs once even when other modules' tests come in between.
-@pytest.fixture(scope="session")
+# The run takes most of a minute; setup.cfg's --dist loadscope keeps this module's tests on
+# one worker, so it runs once.
+@pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
@@ -133,13 +133,11 @@ def quick_run(tmp_path_factory):
     return proc, out
 
 
-@pytest.mark.xdist_group("benchmarks_quick_run")
 def test_quick_run_succeeds(quick_run):
     proc, _ = quick_run
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
-@pytest.mark.xdist_group("benchmarks_quick_run")
 def test_quick_run_writes_well_formed_results(quick_run):
     proc, out = quick_run
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -155,7 +153,6 @@ def test_quick_run_writes_well_formed_results(quick_run):
     assert speed["scaling"]["workers"]["2"]["processes_seen"] == 2
 
 
-@pytest.mark.xdist_group("benchmarks_quick_run")
 def test_quick_run_writes_markdown_and_plots(quick_run):
     proc, out = quick_run
     md = (out / "RESULTS.md").read_text(encoding="utf-8")

@@ -64,9 +64,7 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
 
 
-# Session scope: xdist may hand this worker other modules' tests in between, and a
-# module-scoped fixture would then be built again (most of a minute each time).
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def scored(spark, queries) -> list:
     from searchsafe import spark as ss
 
