@@ -55,15 +55,23 @@ def _source_copy(where: Path) -> Path:
     return where
 
 
+def _clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    # A PYTHONPATH naming the checkout (as a CI runner may set) would put the
+    # source tree ahead of the fresh venv's site-packages, and the tests would
+    # measure the checkout instead of what the install put in the venv.
+    env = dict(os.environ if env is None else env)
+    return {k: v for k, v in env.items() if not k.startswith("PYTHON") and k != "SEARCHSAFE_PURE_PYTHON"}
+
+
 def _pip(py: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", *args],
-        check=True, capture_output=True, text=True, env=env,
+        check=True, capture_output=True, text=True, env=_clean_env(env),
     )
 
 
 def _check(py: Path, cwd: Path) -> tuple[list[str], str]:
-    env = {k: v for k, v in os.environ.items() if k != "SEARCHSAFE_PURE_PYTHON"}
+    env = _clean_env()
     out = subprocess.run([str(py), "-c", CHECK], check=True, cwd=cwd, capture_output=True, text=True, env=env)
     return out.stdout.splitlines(), out.stderr
 
