@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
     ap.add_argument("--char-ngram-min", type=int, default=1)
     ap.add_argument("--morph-unit", choices=("query", "word"), default="word")
+    ap.add_argument("--lexicon-position", choices=("space", "morpheme"), default="morpheme",
+                    help="when a lexicon term inside a word stands apart: a word edge, or morpheme boundaries")
     ap.add_argument("--lexicon", type=Path, default=ROOT / "data" / "lexicons",
                     help="harm lexicon whose hits are features (default: data/lexicons)")
     ap.add_argument("--no-lexicon", dest="lexicon", action="store_const", const=None,
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         str(p.relative_to(args.lexicon)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(args.lexicon.glob("*/*.tsv"))}
     params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon, morph_unit=args.morph_unit,
+                  lexicon_position=args.lexicon_position,
                   char_ngram_min=args.char_ngram_min, n_jobs=args.jobs, calibration="dev", verbose=True)
     t0 = time.perf_counter()
     est = QueryClassifier(**params).fit(

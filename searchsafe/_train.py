@@ -240,6 +240,11 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         a directory laid out like ``data/lexicons/`` or the entries themselves.
         The model carries the terms, so a term never seen in a labeled row still
         counts for its category; None (default) uses no lexicon.
+    lexicon_position : {"space", "morpheme"}
+        When a lexicon term inside a word counts as standing apart: at a
+        space-separated word's edge (default, as before 0.2), or where both of
+        its ends fall on MeCab's morpheme boundaries, which the default model
+        uses: ``おっぱい|から`` counts, ``ビッチ`` inside ``ストイコビッチ`` does not.
     prevalence : float or None
         Share of harmful queries in the traffic the model will score (e.g.
         0.02; the default model uses that). Calibration and thresholds weight
@@ -287,6 +292,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         length_norm: str = "sqrt",
         morph_unit: str = "query",
         lexicon: Any = None,
+        lexicon_position: str = "space",
         prevalence: float | None = None,
         calibration: str = "oof",
         n_jobs: int = 1,
@@ -310,6 +316,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.length_norm = length_norm
         self.morph_unit = morph_unit
         self.lexicon = lexicon
+        self.lexicon_position = lexicon_position
         self.prevalence = prevalence
         self.calibration = calibration
         self.n_jobs = n_jobs
@@ -374,6 +381,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             length_norm=self.length_norm,
             lexicon=self.lexicon is not None,
             morph_unit=self.morph_unit,
+            lexicon_position=self.lexicon_position,
         )
 
     def _lexicon_entries(self) -> tuple[LexiconEntry, ...] | None:

@@ -207,3 +207,67 @@ def test_a_model_of_some_categories_reads_a_lexicon_that_labels_others(tmp_path:
     d = _lexicon_dir(tmp_path, "kind\ttext\tlabels\talone\tnote\nterm\t爆弾魔\tviolence,hate\t1\t\n", "violence.tsv")
     est = QueryClassifier(categories=["violence"], lexicon=d, hash_bits=12, sentencepiece_vocab_size=0)
     assert est._lexicon_entries() == (LexiconEntry("爆弾魔", "violence", True),)
+
+
+def morpheme_features(query: str) -> list[str]:
+    surface = normalize(query)
+    return LexiconFeatures(ENTRIES, position="morpheme")(fold_words(surface), surface)
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("しね", ["L1wharassment"]),  # whole words are the same in both modes
+    ("爆弾 作り方", ["L0wviolence"]),
+    ("爆弾おにぎり", ["L0eviolence"]),  # 爆弾|おにぎり: its own morphemes
+    ("シネマ", ["L1iharassment"]),  # one morpheme: was "e" under "space"
+    ("すといこしねま", ["L1iharassment"]),
+    ("강간범 신상", ["L1isexual", "L1iviolence"]),  # 강간범 is one morpheme
+    ("강간을", ["L1esexual", "L1eviolence"]),  # 강간|을: a particle follows
+    ("東京 天気", []),
+    ("", []),
+])
+def test_morpheme_positions(query: str, expected: list[str]) -> None:
+    assert morpheme_features(query) == expected
+
+
+def test_morpheme_positions_without_a_surface_count_inside() -> None:
+    # No surface to read morphemes from: a term inside a word never counts as standing apart.
+    assert LexiconFeatures(ENTRIES, position="morpheme")("爆弾おにぎり") == ["L0iviolence"]
+
+
+def test_an_unknown_lexicon_position_is_named() -> None:
+    with pytest.raises(InvalidParameterError) as err:
+        LexiconFeatures(ENTRIES, position="edge")
+    assert str(err.value) == "lexicon_position must be one of 'space', 'morpheme'; got 'edge'"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("しね爆弾おにぎり강간범을 assシネマ")), max_size=24))
+def test_the_surface_may_come_lazily(text: str) -> None:
+    surface = normalize(text)
+    lex = LexiconFeatures(ENTRIES, position="morpheme")
+    assert lex(fold_words(surface), surface) == lex(fold_words(surface), lambda: surface)
+
+
+@pytest.fixture(scope="module")
+def morpheme_model(tmp_path_factory) -> Path:
+    rows = [json.loads(line) for line in (ROOT / "data" / "train.jsonl").read_text(encoding="utf-8").splitlines()][::12]
+    est = QueryClassifier(lexicon=LEXICONS, lexicon_position="morpheme", hash_bits=16,
+                          sentencepiece_vocab_size=0, length_norm="none")
+    est.fit([r["text"] for r in rows], [r["labels"] for r in rows])
+    return est.save(tmp_path_factory.mktemp("lexm") / "model")
+
+
+def test_morpheme_model_round_trips_and_both_paths_agree(morpheme_model: Path) -> None:
+    manifest = json.loads((morpheme_model / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["features"]["lexicon_position"] == "morpheme"
+    pure = searchsafe.load(morpheme_model, compiled=False)
+    assert pure._extractor.lexicon.position == "morpheme"
+    lines = (ROOT / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    queries = [json.loads(line)["text"] for line in lines[:2000]]
+    queries += ["ストイコビッチ", "おっぱいから", "라펠라", "펠라가", "", None, "ｼﾈ!!!! 動画"]
+    expected = pure.score_batch(queries).view(np.uint32)
+    single = np.array([list(pure.score(q).values()) for q in queries], np.float32).view(np.uint32)
+    assert np.array_equal(single, expected)
+    if searchsafe.load(morpheme_model).scoring_path == "compiled":
+        fast = searchsafe.load(morpheme_model, compiled=True)
+        assert np.array_equal(fast.score_batch(queries).view(np.uint32), expected)

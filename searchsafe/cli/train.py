@@ -84,6 +84,10 @@ def add_parser(sub: Any) -> None:
                    help="harm lexicon laid out like data/lexicons/ (<lang>/<category>.tsv): its terms become "
                         "features and travel in the model, so a listed term counts even where no labeled "
                         "row used it (default: none)")
+    m.add_argument("--lexicon-position", choices=("space", "morpheme"), default="space",
+                   help="when a lexicon term inside a word counts as standing apart: at the edge of a "
+                        "space-separated word, or on MeCab's morpheme boundaries, so that a term inside a "
+                        "name MeCab reads as one word counts less (default: space)")
     from .._tokenize import JAPANESE_BACKENDS, KOREAN_BACKENDS
 
     m.add_argument("--japanese-backend", default="ipadic", choices=JAPANESE_BACKENDS,
@@ -223,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         sentencepiece_vocab_size=args.sentencepiece_vocab_size, japanese_backend=args.japanese_backend,
         korean_backend=args.korean_backend, target_precision=target_precision, random_state=args.seed,
         prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon,
-        morph_unit=args.morph_unit, verbose=not args.quiet,
+        lexicon_position=args.lexicon_position, morph_unit=args.morph_unit, verbose=not args.quiet,
     )
     dev = Labeled(dev_rows, cats) if dev_rows else None
     with warnings_to_stderr():
