@@ -282,7 +282,10 @@ def model_info(path: Path | None = None) -> dict[str, Any]:
     path = Path(path) if path is not None else default_model_path()
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     trained_on = (manifest.get("training") or {}).get("data_files") or {}
-    current = {name: sha256(DATA / name) for name in trained_on if (DATA / name).is_file()}
+    # build_default names its files by base name; the benign background lives in data/background/.
+    where = {name: next((d / name for d in (DATA, DATA / "background") if (d / name).is_file()), None)
+             for name in trained_on}
+    current = {name: sha256(f) for name, f in where.items() if f is not None}
     size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     return {
         "path": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
