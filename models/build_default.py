@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from searchsafe import CATEGORIES, QueryClassifier  # noqa: E402
 from searchsafe._classifier import Classifier  # noqa: E402
 from searchsafe._data import read_labeled  # noqa: E402
+from searchsafe._lexicon import LEXICON_POSITIONS  # noqa: E402
 from searchsafe._metrics import evaluate_predictions  # noqa: E402
 from searchsafe._train import label_matrix  # noqa: E402
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
     ap.add_argument("--char-ngram-min", type=int, default=1)
     ap.add_argument("--morph-unit", choices=("query", "word"), default="word")
-    ap.add_argument("--lexicon-position", choices=("space", "morpheme"), default="morpheme",
+    ap.add_argument("--lexicon-position", choices=LEXICON_POSITIONS, default="morpheme",
                     help="when a lexicon term inside a word stands apart: a word edge, or morpheme boundaries")
     ap.add_argument("--lexicon", type=Path, default=ROOT / "data" / "lexicons",
                     help="harm lexicon whose hits are features (default: data/lexicons)")

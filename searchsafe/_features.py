@@ -24,7 +24,7 @@ import numpy as np
 from ._errors import InvalidParameterError
 from ._hangul import choseong
 from ._lang import LANGUAGES, detect_language
-from ._lexicon import LEXICON_POSITIONS, LexiconEntry, LexiconFeatures
+from ._lexicon import LexiconEntry, LexiconFeatures, check_lexicon_position
 from ._normalize import _KANA_FOLD, fold_words, join_words, normalize
 from ._tokenize import get_tokenizer
 
@@ -91,9 +91,7 @@ class FeatureConfig:
             raise InvalidParameterError(f"char_mode must be 'word' or 'folded'; got {self.char_mode!r}")
         if self.morph_unit not in ("query", "word"):
             raise InvalidParameterError(f"morph_unit must be 'query' or 'word'; got {self.morph_unit!r}")
-        if self.lexicon_position not in LEXICON_POSITIONS:
-            raise InvalidParameterError(
-                f"lexicon_position must be one of {', '.join(map(repr, LEXICON_POSITIONS))}; got {self.lexicon_position!r}")
+        check_lexicon_position(self.lexicon_position)
         if not isinstance(self.lexicon, bool):
             raise InvalidParameterError(f"lexicon must be True or False; got {self.lexicon!r}")
         if not (isinstance(self.hash_bits, int) and 10 <= self.hash_bits <= 26):

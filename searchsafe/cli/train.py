@@ -84,7 +84,9 @@ def add_parser(sub: Any) -> None:
                    help="harm lexicon laid out like data/lexicons/ (<lang>/<category>.tsv): its terms become "
                         "features and travel in the model, so a listed term counts even where no labeled "
                         "row used it (default: none)")
-    m.add_argument("--lexicon-position", choices=("space", "morpheme"), default="space",
+    from .._lexicon import LEXICON_POSITIONS
+
+    m.add_argument("--lexicon-position", choices=LEXICON_POSITIONS, default="space",
                    help="when a lexicon term inside a word counts as standing apart: at the edge of a "
                         "space-separated word, or on MeCab's morpheme boundaries, so that a term inside a "
                         "name MeCab reads as one word counts less (default: space)")
