@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -63,19 +64,32 @@ def test_unknown_backend_message() -> None:
     )
 
 
-def _score_in_child(queue) -> None:
+_FORK_CHECK = """
+import multiprocessing, sys
+import searchsafe
+
+def child(queue):
     queue.put(searchsafe.load().score_batch(["자살 방법", "死にたい"]).tolist())
 
-
-def test_default_backends_survive_fork(clf: searchsafe.Classifier) -> None:
-    expected = clf.score_batch(["자살 방법", "死にたい"]).tolist()
+if __name__ == "__main__":
+    expected = searchsafe.load().score_batch(["자살 방법", "死にたい"]).tolist()
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_score_in_child, args=(queue,))
+    proc = ctx.Process(target=child, args=(queue,))
     proc.start()
     got = queue.get(timeout=60)
     proc.join(timeout=60)
-    assert proc.exitcode == 0 and got == expected
+    sys.exit(0 if proc.exitcode == 0 and got == expected else 1)
+"""
+
+
+def test_default_backends_survive_fork(tmp_path) -> None:
+    # In a fresh interpreter: a process that has started konlpy's JVM (other
+    # tests here do) cannot fork safely, whatever searchsafe does.
+    script = tmp_path / "fork_check.py"
+    script.write_text(_FORK_CHECK, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 # -- per-word tokens (morph_unit="word") -------------------------------------------
