@@ -160,6 +160,13 @@ class CompiledScorer:
         # Lexicon hits come from the folded words prepare() returns, through the
         # same function the Python path calls, and go in as the extra features.
         self._lexicon = extractor.lexicon
+        # The lexicon's terms as a trie in C: the Python call per query cost
+        # more than all the feature hashing. Python still decides a term inside
+        # a word when positions follow MeCab's morphemes.
+        self._lexicon_table = None
+        if self._lexicon is not None:
+            self._lexicon_table = _speedups.lexicon_compile(*self._lexicon.table())
+        self._morpheme = self._lexicon is not None and self._lexicon.position == "morpheme"
         self._local = threading.local()
 
     def _thread_calls(self) -> tuple[Any, Any, Any, Any, Any]:
@@ -197,8 +204,10 @@ class CompiledScorer:
         prepared, folded = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko, parse_mixed)
         lex = self._lexicon
         if lex is not None:
-            # The surface is only needed (and normalize() only rerun) for a term inside a word.
-            hits = [None if p is None else lex(p[1], partial(normalize, q)) for p, q in zip(prepared, items)]
+            hits, undecided = _speedups.lexicon_hits(self._lexicon_table, prepared, self._morpheme)
+            for i in undecided:
+                # The surface is only needed (and normalize() only rerun) for a term inside a word.
+                hits[i] = lex(prepared[i][1], partial(normalize, items[i]))
             if extra is not None:
                 hits = [h if e is None else (h or []) + list(e) for h, e in zip(hits, extra)]
             extra = hits

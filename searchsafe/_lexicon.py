@@ -304,6 +304,26 @@ class LexiconFeatures:
         self._matcher = TermMatcher({t: tuple(v) for t, v in tags.items()}, backend=backend)
         self.n_terms = len(tags)
 
+    def table(self) -> tuple[list[str], list[tuple[tuple[int, ...], ...]], list[str]]:
+        """``(terms, feature_ids, features)`` for the compiled path's ``lexicon_compile``.
+
+        *features* lists each distinct feature string once; ``feature_ids[t]``
+        holds, for term *t* standing as a whole word, apart and inside a word,
+        the indices of its features in the order :meth:`__call__` adds them.
+
+        Examples
+        --------
+        >>> LexiconFeatures([LexiconEntry("しね", "harassment", True)]).table()
+        (['しね'], [((0,), (1,), (2,))], ['L1wharassment', 'L1eharassment', 'L1iharassment'])
+        """
+        features: dict[str, int] = {}
+        terms, ids = [], []
+        for term, tags in self._matcher.items():
+            terms.append(term)
+            ids.append(tuple(tuple(features.setdefault("L" + alone + pos + category, len(features))
+                                   for alone, category in tags) for pos in "wei"))
+        return terms, ids, list(features)
+
     def __call__(self, folded_words: str, surface: Surface = None) -> list[str]:
         """Lexicon features of one query.
 

@@ -1274,6 +1274,354 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
+/* Lexicon hits: searchsafe._lexicon.LexiconFeatures in C.              */
+
+/* A trie over the lexicon's folded terms, its edges in one open-addressing
+ * table keyed by (node, code point). Python's LexiconFeatures is the
+ * reference; lexicon_hits() gives the same features in the same order and
+ * hands back the queries it cannot decide alone (a term inside a word when
+ * positions follow MeCab's morphemes), which Python then scores itself. */
+typedef struct {
+    uint64_t *keys;    /* (node + 1) << 32 | code point; 0 = empty slot */
+    int32_t *child;
+    size_t mask;       /* table size - 1 (a power of two) */
+    int32_t *term_of;  /* node -> term index, or -1 */
+    int32_t n_nodes;
+    int32_t *feat_off; /* (term * 3 + pos) -> offset in feat_ids; pos 0 w, 1 e, 2 i */
+    int32_t *feat_len;
+    int32_t *feat_ids;
+    PyObject *features; /* list of the distinct feature strings, indexed by id */
+    Py_ssize_t n_features;
+} Lexicon;
+
+#define LEX_CAPSULE "searchsafe._speedups.Lexicon"
+#define LEX_MAX_TERM 64
+#define LEX_MAX_FEATURES 1024
+
+static void lexicon_free(Lexicon *lx)
+{
+    if (lx == NULL)
+        return;
+    free(lx->keys);
+    free(lx->child);
+    free(lx->term_of);
+    free(lx->feat_off);
+    free(lx->feat_len);
+    free(lx->feat_ids);
+    Py_XDECREF(lx->features);
+    free(lx);
+}
+
+static void lexicon_capsule_free(PyObject *cap)
+{
+    lexicon_free((Lexicon *)PyCapsule_GetPointer(cap, LEX_CAPSULE));
+}
+
+static inline size_t lex_slot(uint64_t key, size_t mask)
+{
+    key *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(key >> 17) & mask;
+}
+
+static int32_t lex_child(const Lexicon *lx, int32_t node, Py_UCS4 c)
+{
+    uint64_t key = ((uint64_t)(node + 1) << 32) | c;
+    for (size_t i = lex_slot(key, lx->mask);; i = (i + 1) & lx->mask) {
+        if (lx->keys[i] == key)
+            return lx->child[i];
+        if (lx->keys[i] == 0)
+            return -1;
+    }
+}
+
+/* lexicon_compile(terms, feature_ids, features) -> capsule
+ * terms: list of str; feature_ids: per term a 3-tuple (w, e, i) of tuples of
+ * ints indexing features, a list of the distinct feature strings. */
+static PyObject *py_lexicon_compile(PyObject *self, PyObject *args)
+{
+    PyObject *terms, *ids, *features;
+    if (!PyArg_ParseTuple(args, "O!O!O!:lexicon_compile", &PyList_Type, &terms, &PyList_Type, &ids, &PyList_Type,
+                          &features))
+        return NULL;
+    Py_ssize_t nt = PyList_GET_SIZE(terms), nf = PyList_GET_SIZE(features);
+    if (PyList_GET_SIZE(ids) != nt) {
+        PyErr_SetString(PyExc_ValueError, "lexicon_compile: terms and feature_ids differ in length");
+        return NULL;
+    }
+    if (nf > LEX_MAX_FEATURES) {
+        PyErr_Format(PyExc_ValueError, "lexicon_compile: more than %d distinct features", LEX_MAX_FEATURES);
+        return NULL;
+    }
+    for (Py_ssize_t f = 0; f < nf; f++)
+        if (!PyUnicode_Check(PyList_GET_ITEM(features, f))) {
+            PyErr_SetString(PyExc_TypeError, "lexicon_compile: features must be str");
+            return NULL;
+        }
+    Lexicon *lx = calloc(1, sizeof(Lexicon));
+    if (lx == NULL)
+        return PyErr_NoMemory();
+    size_t chars = 0, n_ids = 0;
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        PyObject *term = PyList_GET_ITEM(terms, t), *tri = PyList_GET_ITEM(ids, t);
+        if (!PyUnicode_Check(term) || PyUnicode_GET_LENGTH(term) < 1 || PyUnicode_GET_LENGTH(term) > LEX_MAX_TERM ||
+            !PyTuple_Check(tri) || PyTuple_GET_SIZE(tri) != 3) {
+            PyErr_Format(PyExc_ValueError, "lexicon_compile: term %zd must be a str of 1 to %d characters with "
+                         "a 3-tuple of feature ids", t, LEX_MAX_TERM);
+            lexicon_free(lx);
+            return NULL;
+        }
+        chars += (size_t)PyUnicode_GET_LENGTH(term);
+        for (int p = 0; p < 3; p++) {
+            PyObject *tp = PyTuple_GET_ITEM(tri, p);
+            if (!PyTuple_Check(tp)) {
+                PyErr_SetString(PyExc_TypeError, "lexicon_compile: feature ids must be tuples of int");
+                lexicon_free(lx);
+                return NULL;
+            }
+            n_ids += (size_t)PyTuple_GET_SIZE(tp);
+        }
+    }
+    size_t cap = 16;
+    while (cap < 2 * chars + 16)
+        cap <<= 1;
+    lx->mask = cap - 1;
+    lx->keys = calloc(cap, sizeof(uint64_t));
+    lx->child = calloc(cap, sizeof(int32_t));
+    lx->term_of = malloc((chars + 1) * sizeof(int32_t));
+    lx->feat_off = malloc((size_t)(3 * nt + 1) * sizeof(int32_t));
+    lx->feat_len = malloc((size_t)(3 * nt + 1) * sizeof(int32_t));
+    lx->feat_ids = malloc((n_ids + 1) * sizeof(int32_t));
+    if (!lx->keys || !lx->child || !lx->term_of || !lx->feat_off || !lx->feat_len || !lx->feat_ids) {
+        lexicon_free(lx);
+        return PyErr_NoMemory();
+    }
+    lx->term_of[0] = -1;
+    lx->n_nodes = 1;
+    size_t at = 0;
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        PyObject *term = PyList_GET_ITEM(terms, t), *tri = PyList_GET_ITEM(ids, t);
+        int kind = PyUnicode_KIND(term);
+        const void *data = PyUnicode_DATA(term);
+        int32_t node = 0;
+        for (Py_ssize_t j = 0; j < PyUnicode_GET_LENGTH(term); j++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, j);
+            int32_t next = lex_child(lx, node, c);
+            if (next < 0) {
+                uint64_t key = ((uint64_t)(node + 1) << 32) | c;
+                size_t i = lex_slot(key, lx->mask);
+                while (lx->keys[i] != 0)
+                    i = (i + 1) & lx->mask;
+                next = lx->n_nodes++;
+                lx->keys[i] = key;
+                lx->child[i] = next;
+                lx->term_of[next] = -1;
+            }
+            node = next;
+        }
+        if (lx->term_of[node] >= 0) {
+            PyErr_Format(PyExc_ValueError, "lexicon_compile: term %zd is listed twice", t);
+            lexicon_free(lx);
+            return NULL;
+        }
+        lx->term_of[node] = (int32_t)t;
+        for (int p = 0; p < 3; p++) {
+            PyObject *tp = PyTuple_GET_ITEM(tri, p);
+            lx->feat_off[3 * t + p] = (int32_t)at;
+            lx->feat_len[3 * t + p] = (int32_t)PyTuple_GET_SIZE(tp);
+            for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(tp); k++) {
+                long id = PyLong_AsLong(PyTuple_GET_ITEM(tp, k));
+                if (id < 0 || id >= nf) {
+                    if (!PyErr_Occurred())
+                        PyErr_Format(PyExc_ValueError, "lexicon_compile: feature id %ld out of range", id);
+                    lexicon_free(lx);
+                    return NULL;
+                }
+                lx->feat_ids[at++] = (int32_t)id;
+            }
+        }
+    }
+    Py_INCREF(features);
+    lx->features = features;
+    lx->n_features = nf;
+    PyObject *cap_obj = PyCapsule_New(lx, LEX_CAPSULE, lexicon_capsule_free);
+    if (cap_obj == NULL)
+        lexicon_free(lx);
+    return cap_obj;
+}
+
+static inline int ascii_alnum(Py_UCS4 c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+typedef struct {
+    Py_ssize_t start, end;
+    int32_t term;
+} LexHit;
+
+/* Features of one folded query into *out (a new list, or NULL for none);
+ * returns 1 when positions need MeCab (Python decides), 0 when done, -1 on error. */
+static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, unsigned char *seen, PyObject **out)
+{
+    *out = NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    LexHit local[64], *hits = local;
+    Py_ssize_t nh = 0, caph = 64;
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int32_t node = 0;
+        for (Py_ssize_t j = i; j < n && j - i < LEX_MAX_TERM; j++) {
+            node = lex_child(lx, node, PyUnicode_READ(kind, data, j));
+            if (node < 0)
+                break;
+            int32_t t = lx->term_of[node];
+            if (t < 0)
+                continue;
+            Py_ssize_t end = j + 1;
+            /* A term starting or ending with a Latin letter or digit needs no such character beside it. */
+            if (ascii_alnum(PyUnicode_READ(kind, data, i)) && i > 0 && ascii_alnum(PyUnicode_READ(kind, data, i - 1)))
+                continue;
+            if (ascii_alnum(PyUnicode_READ(kind, data, j)) && end < n && ascii_alnum(PyUnicode_READ(kind, data, end)))
+                continue;
+            if (nh == caph) {
+                LexHit *bigger = malloc((size_t)caph * 2 * sizeof(LexHit));
+                if (bigger == NULL) {
+                    rc = -1;
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                memcpy(bigger, hits, (size_t)nh * sizeof(LexHit));
+                if (hits != local)
+                    free(hits);
+                hits = bigger;
+                caph *= 2;
+            }
+            hits[nh].start = i;
+            hits[nh].end = end;
+            hits[nh].term = t;
+            nh++;
+        }
+    }
+    if (nh == 0)
+        goto done;
+    /* Order by end, then start, as the reference does (insertion sort: a query has few hits). */
+    for (Py_ssize_t a = 1; a < nh; a++) {
+        LexHit h = hits[a];
+        Py_ssize_t b = a;
+        while (b > 0 && (hits[b - 1].end > h.end || (hits[b - 1].end == h.end && hits[b - 1].start > h.start))) {
+            hits[b] = hits[b - 1];
+            b--;
+        }
+        hits[b] = h;
+    }
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        rc = -1;
+        goto done;
+    }
+    int32_t set_ids[LEX_MAX_FEATURES];
+    Py_ssize_t n_set = 0;
+    for (Py_ssize_t a = 0; a < nh && rc == 0; a++) {
+        Py_ssize_t s = hits[a].start, e = hits[a].end;
+        int left = s == 0 || PyUnicode_READ(kind, data, s - 1) == ' ';
+        int right = e == n || PyUnicode_READ(kind, data, e) == ' ';
+        int pos;
+        if (left && right) {
+            pos = 0;
+        } else {
+            int spaced = 0;
+            for (Py_ssize_t k = s; k < e; k++)
+                if (PyUnicode_READ(kind, data, k) == ' ') {
+                    spaced = 1;
+                    break;
+                }
+            if (morpheme && !spaced) {
+                rc = 1; /* a term inside a word: its morpheme boundaries are MeCab's to say */
+                break;
+            }
+            pos = left || right ? 1 : 2;
+        }
+        int32_t slot = 3 * hits[a].term + pos;
+        for (int32_t k = 0; k < lx->feat_len[slot]; k++) {
+            int32_t id = lx->feat_ids[lx->feat_off[slot] + k];
+            if (seen[id])
+                continue;
+            seen[id] = 1;
+            set_ids[n_set++] = id;
+            if (PyList_Append(list, PyList_GET_ITEM(lx->features, id)) < 0) {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < n_set; k++)
+        seen[set_ids[k]] = 0;
+    if (rc != 0 || PyList_GET_SIZE(list) == 0)
+        Py_DECREF(list);
+    else
+        *out = list;
+done:
+    if (hits != local)
+        free(hits);
+    return rc;
+}
+
+/* lexicon_hits(lexicon, items, morpheme) -> (features, undecided)
+ * items as prepare() returns them (None, or [lang, folded_words, ...]);
+ * features[i] is None or a list of feature strings; undecided lists the
+ * indices whose term positions need MeCab (their features are left None). */
+static PyObject *py_lexicon_hits(PyObject *self, PyObject *args)
+{
+    PyObject *cap, *items;
+    int morpheme;
+    if (!PyArg_ParseTuple(args, "OO!p:lexicon_hits", &cap, &PyList_Type, &items, &morpheme))
+        return NULL;
+    Lexicon *lx = PyCapsule_GetPointer(cap, LEX_CAPSULE);
+    if (lx == NULL)
+        return NULL;
+    unsigned char seen[LEX_MAX_FEATURES];
+    memset(seen, 0, sizeof(seen));
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    PyObject *feats = PyList_New(n), *undecided = PyList_New(0);
+    if (feats == NULL || undecided == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *it = PyList_GET_ITEM(items, i), *words = NULL, *out = NULL;
+        if (it != Py_None) {
+            if (!PyList_Check(it) || PyList_GET_SIZE(it) < 2 || !PyUnicode_Check(PyList_GET_ITEM(it, 1))) {
+                PyErr_SetString(PyExc_TypeError, "lexicon_hits: each item must be None or a list whose second field "
+                                "is the folded words");
+                goto fail;
+            }
+            words = PyList_GET_ITEM(it, 1);
+            int rc = lexicon_one(lx, words, morpheme, seen, &out);
+            if (rc < 0)
+                goto fail;
+            if (rc == 1) {
+                PyObject *idx = PyLong_FromSsize_t(i);
+                if (idx == NULL || PyList_Append(undecided, idx) < 0) {
+                    Py_XDECREF(idx);
+                    goto fail;
+                }
+                Py_DECREF(idx);
+            }
+        }
+        if (out == NULL) {
+            Py_INCREF(Py_None);
+            out = Py_None;
+        }
+        PyList_SET_ITEM(feats, i, out);
+    }
+    return Py_BuildValue("(NN)", feats, undecided);
+fail:
+    Py_XDECREF(feats);
+    Py_XDECREF(undecided);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
 
 static PyMethodDef methods[] = {
     {"crc32", py_crc32, METH_O, "CRC-32 of a str's UTF-8 (equals zlib.crc32(s.encode()))."},
@@ -1284,6 +1632,8 @@ static PyMethodDef methods[] = {
     {"prepare", py_prepare, METH_VARARGS, "The text views and tokens of a batch, ready for logits()."},
     {"views", py_views, METH_VARARGS, "views(query, normalize) -> (surface, folded_words, folded, lang)."},
     {"reduceat_sum", py_reduceat_sum, METH_VARARGS, "Sum of rows of a float32 matrix in np.add.reduceat's order."},
+    {"lexicon_compile", py_lexicon_compile, METH_VARARGS, "A lexicon's terms as a trie, for lexicon_hits()."},
+    {"lexicon_hits", py_lexicon_hits, METH_VARARGS, "Lexicon features of a batch of prepare() items."},
     {"logits", (PyCFunction)(void (*)(void))py_logits, METH_VARARGS | METH_KEYWORDS, "Feature rows, gather and sum of a batch, written into out."},
     {NULL, NULL, 0, NULL},
 };

@@ -53,6 +53,10 @@ class TermMatcher:
     def __len__(self) -> int:
         return len(self._terms)
 
+    def items(self) -> list[tuple[str, Any]]:
+        """The ``(term, value)`` pairs, in the order they were given."""
+        return list(self._terms.items())
+
     @staticmethod
     def _bounded(text: str, start: int, end: int) -> bool:
         if _ascii_alnum(text[start]) and start > 0 and _ascii_alnum(text[start - 1]):

@@ -359,3 +359,99 @@ def test_info_says_which_path_scores(capsys, monkeypatch) -> None:
     monkeypatch.setenv("SEARCHSAFE_PURE_PYTHON", "1")
     assert main(["info", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["scoring"] == "python (SEARCHSAFE_PURE_PYTHON is set)"
+
+
+# -- lexicon --------------------------------------------------------------------
+
+def _lexicon_of(model, position: str):
+    from searchsafe._lexicon import LexiconFeatures
+
+    return LexiconFeatures(model.lexicon, position=position)
+
+
+def _compiled_hits(lex, folded_words: list[str]) -> tuple[list, list[int]]:
+    table = sp.lexicon_compile(*lex.table())
+    items = [None if not fw else ["ja", fw] for fw in folded_words]
+    return sp.lexicon_hits(table, items, lex.position == "morpheme")
+
+
+@pytest.mark.parametrize("position", ["space", "morpheme"])
+def test_lexicon_hits_equal_the_python_lexicon_on_every_query_of_data(model, position: str) -> None:
+    lex = _lexicon_of(model, position)
+    surfaces = [normalize(q) for q in _data_queries()]
+    folded = [fold_words(s) for s in surfaces]
+    hits, undecided = _compiled_hits(lex, folded)
+    assert len(hits) == len(folded)
+    left = set(undecided)
+    assert (len(left) > 1000) == (position == "morpheme")
+    for i, (fw, s) in enumerate(zip(folded, surfaces)):
+        if i in left:
+            assert hits[i] is None
+        else:
+            assert (hits[i] or []) == lex(fw, s), fw
+
+
+@pytest.mark.parametrize("position", ["space", "morpheme"])
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=list("死ねしばかaszé ㅅㅂ시발놈ass class14 88"), max_size=16), max_size=8))
+def test_lexicon_hits_equal_the_python_lexicon_on_any_text(model, position: str, texts: list[str]) -> None:
+    lex = _lexicon_of(model, position)
+    folded = [fold_words(normalize(t)) for t in texts]
+    hits, undecided = _compiled_hits(lex, folded)
+    for i, fw in enumerate(folded):
+        if i not in undecided:
+            assert (hits[i] or []) == lex(fw, normalize(texts[i]))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("ass", ["L1wharassment"]),
+    ("class", None),             # a Latin term needs no Latin letter beside it
+    ("ass1", None),
+    ("ass 爆弾", ["L1wharassment", "L0wviolence"]),
+    ("爆弾魔", ["L0eviolence"]),   # 'space' positions: the term begins the word
+    ("超爆弾魔", ["L0iviolence"]),
+    ("ass爆弾", ["L1eharassment", "L0eviolence"]),
+    ("", None),
+])
+def test_lexicon_hits_table(text: str, expected) -> None:
+    from searchsafe._lexicon import LexiconEntry, LexiconFeatures
+
+    lex = LexiconFeatures([LexiconEntry("ass", "harassment", True), LexiconEntry("爆弾", "violence", False)])
+    hits, undecided = _compiled_hits(lex, [text])
+    assert undecided == []
+    assert hits[0] == expected
+    assert (hits[0] or []) == lex(text)
+
+
+def test_lexicon_hits_leave_a_term_inside_a_word_to_python_with_morpheme_positions() -> None:
+    from searchsafe._lexicon import LexiconEntry, LexiconFeatures
+
+    lex = LexiconFeatures([LexiconEntry("びっち", "harassment", True)], position="morpheme")
+    hits, undecided = _compiled_hits(lex, ["びっち", "すといこびっち", "東京 天気", "びっち が"])
+    assert hits == [["L1wharassment"], None, None, ["L1wharassment"]]
+    assert undecided == [1]
+
+
+@pytest.mark.parametrize("args,message", [
+    ((["ab", "ab"], [((0,), (0,), (0,))] * 2, ["L1wx"]), "lexicon_compile: term 1 is listed twice"),
+    ((["ab"], [((3,), (0,), (0,))], ["L1wx"]), "lexicon_compile: feature id 3 out of range"),
+    ((["a" * 65], [((0,), (0,), (0,))], ["L1wx"]),
+     "lexicon_compile: term 0 must be a str of 1 to 64 characters with a 3-tuple of feature ids"),
+    ((["ab"], [((0,), (0,))], ["L1wx"]),
+     "lexicon_compile: term 0 must be a str of 1 to 64 characters with a 3-tuple of feature ids"),
+    ((["ab", "c"], [((0,), (0,), (0,))], ["L1wx"]), "lexicon_compile: terms and feature_ids differ in length"),
+    ((["ab"], [((0,), (0,), (0,))], [1]), "lexicon_compile: features must be str"),
+])
+def test_lexicon_compile_refuses_malformed_tables(args, message: str) -> None:
+    with pytest.raises((ValueError, TypeError)) as err:
+        sp.lexicon_compile(*args)
+    assert str(err.value) == message
+
+
+def test_lexicon_hits_refuses_malformed_items() -> None:
+    table = sp.lexicon_compile(["ab"], [((0,), (0,), (0,))], ["L1wx"])
+    with pytest.raises(TypeError) as err:
+        sp.lexicon_hits(table, [("ja", "ab")], False)
+    assert str(err.value) == ("lexicon_hits: each item must be None or a list whose second field is the folded words")
+    with pytest.raises(ValueError):
+        sp.lexicon_hits("not a table", [], False)
