@@ -20,6 +20,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
+from ._lexicon import morpheme_bounds
 from ._normalize import _qwerty_keeps, normalize
 
 try:
@@ -201,13 +202,14 @@ class CompiledScorer:
         if calls is None:
             calls = self._local.calls = self._thread_calls()
         parse_ja, parse_ko, parse_mixed, sp, unk_pieces = calls
-        prepared, folded = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko, parse_mixed)
+        prepared, folded, surfaces = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko,
+                                                       parse_mixed)
         lex = self._lexicon
         if lex is not None:
-            hits, undecided = _speedups.lexicon_hits(self._lexicon_table, prepared, self._morpheme)
+            hits, undecided = _speedups.lexicon_hits(self._lexicon_table, prepared, self._morpheme, surfaces,
+                                                     morpheme_bounds)
             for i in undecided:
-                # The surface is only needed (and normalize() only rerun) for a term inside a word.
-                hits[i] = lex(prepared[i][1], partial(normalize, items[i]))
+                hits[i] = lex(prepared[i][1], surfaces[i])
             if extra is not None:
                 hits = [h if e is None else (h or []) + list(e) for h, e in zip(hits, extra)]
             extra = hits

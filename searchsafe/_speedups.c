@@ -475,13 +475,14 @@ static PyObject *py_views(PyObject *self, PyObject *args)
     return views_impl(query, normalize, latin_ok == Py_None ? NULL : latin_ok);
 }
 
-/* prepare(queries, lang, normalize, latin_ok, parse_ja, parse_ko, parse_mixed) -> (items, folded)
+/* prepare(queries, lang, normalize, latin_ok, parse_ja, parse_ko, parse_mixed) -> (items, folded, surfaces)
  *
  * The per-query Python part of the compiled path, as one loop in C: views,
  * then the tokenizer for the query's language (lang, if not None, forces
  * one). items[i] is None for a query with nothing to score, else
  * [lang, folded_words, folded, tokens] ready for logits(); folded lists the
- * folded text of the non-empty ones, for one sentencepiece call. */
+ * folded text of the non-empty ones, for one sentencepiece call; surfaces[i]
+ * is the normalized query (what the lexicon's morpheme positions read). */
 static PyObject *py_prepare(PyObject *self, PyObject *args)
 {
     PyObject *queries, *lang, *normalize, *latin_ok, *parsers[3];
@@ -493,14 +494,16 @@ static PyObject *py_prepare(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(queries);
-    PyObject *items = PyList_New(n), *folded_list = PyList_New(0);
-    if (items == NULL || folded_list == NULL)
+    PyObject *items = PyList_New(n), *folded_list = PyList_New(0), *surfaces = PyList_New(n);
+    if (items == NULL || folded_list == NULL || surfaces == NULL)
         goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v = views_impl(PyList_GET_ITEM(queries, i), normalize, latin_ok == Py_None ? NULL : latin_ok);
         if (v == NULL)
             goto fail;
         PyObject *surface = PyTuple_GET_ITEM(v, 0), *folded = PyTuple_GET_ITEM(v, 2);
+        Py_INCREF(surface);
+        PyList_SET_ITEM(surfaces, i, surface);
         if (PyUnicode_GET_LENGTH(folded) == 0) {
             Py_DECREF(v);
             Py_INCREF(Py_None);
@@ -534,10 +537,11 @@ static PyObject *py_prepare(PyObject *self, PyObject *args)
         PyList_SET_ITEM(items, i, item);
         Py_DECREF(v);
     }
-    return Py_BuildValue("(NN)", items, folded_list);
+    return Py_BuildValue("(NNN)", items, folded_list, surfaces);
 fail:
     Py_XDECREF(items);
     Py_XDECREF(folded_list);
+    Py_XDECREF(surfaces);
     return NULL;
 }
 
@@ -1292,6 +1296,9 @@ typedef struct {
     int32_t *feat_ids;
     PyObject *features; /* list of the distinct feature strings, indexed by id */
     Py_ssize_t n_features;
+    /* Which BMP code points begin a term: most positions of a query begin
+     * none, and this bitmap stays in cache where the edge table does not. */
+    uint8_t first[8192];
 } Lexicon;
 
 #define LEX_CAPSULE "searchsafe._speedups.Lexicon"
@@ -1319,8 +1326,10 @@ static void lexicon_capsule_free(PyObject *cap)
 
 static inline size_t lex_slot(uint64_t key, size_t mask)
 {
+    /* Fibonacci hashing: the top bits of the product depend on the node and
+     * the character alike (the low bits would see only the character). */
     key *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(key >> 17) & mask;
+    return (size_t)(key >> 40) & mask;
 }
 
 static int32_t lex_child(const Lexicon *lx, int32_t node, Py_UCS4 c)
@@ -1384,6 +1393,11 @@ static PyObject *py_lexicon_compile(PyObject *self, PyObject *args)
     size_t cap = 16;
     while (cap < 2 * chars + 16)
         cap <<= 1;
+    if (cap > ((size_t)1 << 24)) { /* lex_slot takes 24 bits of the hash */
+        PyErr_SetString(PyExc_ValueError, "lexicon_compile: more than 8 million characters of terms");
+        lexicon_free(lx);
+        return NULL;
+    }
     lx->mask = cap - 1;
     lx->keys = calloc(cap, sizeof(uint64_t));
     lx->child = calloc(cap, sizeof(int32_t));
@@ -1403,6 +1417,9 @@ static PyObject *py_lexicon_compile(PyObject *self, PyObject *args)
         int kind = PyUnicode_KIND(term);
         const void *data = PyUnicode_DATA(term);
         int32_t node = 0;
+        Py_UCS4 c0 = PyUnicode_READ(kind, data, 0);
+        if (c0 < 0x10000)
+            lx->first[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
         for (Py_ssize_t j = 0; j < PyUnicode_GET_LENGTH(term); j++) {
             Py_UCS4 c = PyUnicode_READ(kind, data, j);
             int32_t next = lex_child(lx, node, c);
@@ -1459,9 +1476,102 @@ typedef struct {
     int32_t term;
 } LexHit;
 
+typedef struct {
+    Py_ssize_t start, end;
+} WordSpan;
+
+/* The surface word behind each folded word, as LexiconFeatures._surface_words
+ * pairs them: every whitespace-separated surface word whose fold is not empty,
+ * in order, must fold to the next word of folded_words. Returns 1 and fills
+ * *spans (PyMem) when they line up, 0 when not, -1 on error. */
+static int lex_align(PyObject *surface, PyObject *folded_words, WordSpan **spans, Py_ssize_t *n_words)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(surface), fn = PyUnicode_GET_LENGTH(folded_words);
+    int kind = PyUnicode_KIND(surface), fkind = PyUnicode_KIND(folded_words);
+    const void *data = PyUnicode_DATA(surface), *fdata = PyUnicode_DATA(folded_words);
+    Py_UCS4 *buf = PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4));
+    WordSpan *out = PyMem_Malloc((size_t)(n + 1) * sizeof(WordSpan));
+    if (buf == NULL || out == NULL) {
+        PyMem_Free(buf);
+        PyMem_Free(out);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t nw = 0, fpos = 0, i = 0;
+    int aligned = 1;
+    while (aligned) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t j = i;
+        while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
+            j++;
+        for (Py_ssize_t k = i; k < j; k++)
+            buf[k - i] = PyUnicode_READ(kind, data, k);
+        Py_ssize_t m = fold_words_buf(buf, j - i);
+        if (m > 0) {
+            while (fpos < fn && Py_UNICODE_ISSPACE(PyUnicode_READ(fkind, fdata, fpos)))
+                fpos++;
+            Py_ssize_t f0 = fpos;
+            while (fpos < fn && !Py_UNICODE_ISSPACE(PyUnicode_READ(fkind, fdata, fpos)))
+                fpos++;
+            if (fpos - f0 != m)
+                aligned = 0;
+            for (Py_ssize_t k = 0; aligned && k < m; k++)
+                if (buf[k] != PyUnicode_READ(fkind, fdata, f0 + k))
+                    aligned = 0;
+            out[nw].start = i;
+            out[nw].end = j;
+            nw++;
+        }
+        i = j;
+    }
+    if (aligned) {
+        while (fpos < fn && Py_UNICODE_ISSPACE(PyUnicode_READ(fkind, fdata, fpos)))
+            fpos++;
+        aligned = fpos == fn;
+    }
+    PyMem_Free(buf);
+    if (!aligned) {
+        PyMem_Free(out);
+        return 0;
+    }
+    *spans = out;
+    *n_words = nw;
+    return 1;
+}
+
+/* Whether [start, end) of folded word k lies on MeCab's morpheme boundaries:
+ * bounds(surface word) is searchsafe._lexicon.morpheme_bounds. 1, 0, or -1 on error. */
+static int lex_on_bounds(PyObject *bounds, PyObject *surface, const WordSpan *spans, Py_ssize_t n_words, Py_ssize_t k,
+                         Py_ssize_t start, Py_ssize_t end)
+{
+    if (k >= n_words)
+        return 0;
+    PyObject *word = PyUnicode_Substring(surface, spans[k].start, spans[k].end);
+    if (word == NULL)
+        return -1;
+    PyObject *set = PyObject_CallOneArg(bounds, word);
+    Py_DECREF(word);
+    if (set == NULL)
+        return -1;
+    int ok = 1;
+    for (int e = 0; e < 2 && ok == 1; e++) {
+        PyObject *at = PyLong_FromSsize_t(e == 0 ? start : end);
+        ok = at == NULL ? -1 : PySequence_Contains(set, at);
+        Py_XDECREF(at);
+    }
+    Py_DECREF(set);
+    return ok;
+}
+
 /* Features of one folded query into *out (a new list, or NULL for none);
- * returns 1 when positions need MeCab (Python decides), 0 when done, -1 on error. */
-static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, unsigned char *seen, PyObject **out)
+ * returns 1 when Python must decide (a term inside a word under morpheme
+ * positions, with no surface to read or surface words that do not line up
+ * with the folded ones), 0 when done, -1 on error. */
+static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, PyObject *surface, PyObject *bounds,
+                       unsigned char *seen, PyObject **out)
 {
     *out = NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -1471,6 +1581,9 @@ static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, unsigned
     Py_ssize_t nh = 0, caph = 64;
     int rc = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c0 = PyUnicode_READ(kind, data, i);
+        if (c0 < 0x10000 && !(lx->first[c0 >> 3] & (1u << (c0 & 7))))
+            continue;
         int32_t node = 0;
         for (Py_ssize_t j = i; j < n && j - i < LEX_MAX_TERM; j++) {
             node = lex_child(lx, node, PyUnicode_READ(kind, data, j));
@@ -1523,6 +1636,9 @@ static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, unsigned
     }
     int32_t set_ids[LEX_MAX_FEATURES];
     Py_ssize_t n_set = 0;
+    int aligned = -2; /* not looked at yet */
+    WordSpan *spans = NULL;
+    Py_ssize_t n_words = 0;
     for (Py_ssize_t a = 0; a < nh && rc == 0; a++) {
         Py_ssize_t s = hits[a].start, e = hits[a].end;
         int left = s == 0 || PyUnicode_READ(kind, data, s - 1) == ' ';
@@ -1538,10 +1654,37 @@ static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, unsigned
                     break;
                 }
             if (morpheme && !spaced) {
-                rc = 1; /* a term inside a word: its morpheme boundaries are MeCab's to say */
-                break;
+                /* A term inside a word: it stands apart where MeCab puts both of its ends on morpheme boundaries. */
+                if (surface == NULL || bounds == NULL) {
+                    rc = 1;
+                    break;
+                }
+                if (aligned == -2) {
+                    aligned = lex_align(surface, text, &spans, &n_words);
+                    if (aligned < 0) {
+                        rc = -1;
+                        break;
+                    }
+                }
+                if (aligned == 0) {
+                    rc = 1;
+                    break;
+                }
+                Py_ssize_t k = 0, base = 0;
+                for (Py_ssize_t c = 0; c < s; c++)
+                    if (PyUnicode_READ(kind, data, c) == ' ') {
+                        k++;
+                        base = c + 1;
+                    }
+                int on = lex_on_bounds(bounds, surface, spans, n_words, k, s - base, e - base);
+                if (on < 0) {
+                    rc = -1;
+                    break;
+                }
+                pos = on ? 1 : 2;
+            } else {
+                pos = left || right ? 1 : 2;
             }
-            pos = left || right ? 1 : 2;
         }
         int32_t slot = 3 * hits[a].term + pos;
         for (int32_t k = 0; k < lx->feat_len[slot]; k++) {
@@ -1558,6 +1701,7 @@ static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, unsigned
     }
     for (Py_ssize_t k = 0; k < n_set; k++)
         seen[set_ids[k]] = 0;
+    PyMem_Free(spans);
     if (rc != 0 || PyList_GET_SIZE(list) == 0)
         Py_DECREF(list);
     else
@@ -1568,16 +1712,26 @@ done:
     return rc;
 }
 
-/* lexicon_hits(lexicon, items, morpheme) -> (features, undecided)
+/* lexicon_hits(lexicon, items, morpheme, surfaces=None, bounds=None) -> (features, undecided)
  * items as prepare() returns them (None, or [lang, folded_words, ...]);
  * features[i] is None or a list of feature strings; undecided lists the
- * indices whose term positions need MeCab (their features are left None). */
+ * indices Python must decide (their features are left None): under morpheme
+ * positions, a term inside a word needs surfaces (prepare()'s) and bounds
+ * (morpheme_bounds), and surface words that line up with the folded ones. */
 static PyObject *py_lexicon_hits(PyObject *self, PyObject *args)
 {
-    PyObject *cap, *items;
+    PyObject *cap, *items, *surfaces = Py_None, *bounds = Py_None;
     int morpheme;
-    if (!PyArg_ParseTuple(args, "OO!p:lexicon_hits", &cap, &PyList_Type, &items, &morpheme))
+    if (!PyArg_ParseTuple(args, "OO!p|OO:lexicon_hits", &cap, &PyList_Type, &items, &morpheme, &surfaces, &bounds))
         return NULL;
+    if (surfaces != Py_None && (!PyList_Check(surfaces) || PyList_GET_SIZE(surfaces) != PyList_GET_SIZE(items))) {
+        PyErr_SetString(PyExc_TypeError, "lexicon_hits: surfaces must be None or a list as long as items");
+        return NULL;
+    }
+    if (bounds != Py_None && !PyCallable_Check(bounds)) {
+        PyErr_SetString(PyExc_TypeError, "lexicon_hits: bounds must be None or callable");
+        return NULL;
+    }
     Lexicon *lx = PyCapsule_GetPointer(cap, LEX_CAPSULE);
     if (lx == NULL)
         return NULL;
@@ -1596,7 +1750,12 @@ static PyObject *py_lexicon_hits(PyObject *self, PyObject *args)
                 goto fail;
             }
             words = PyList_GET_ITEM(it, 1);
-            int rc = lexicon_one(lx, words, morpheme, seen, &out);
+            PyObject *surface = surfaces == Py_None ? NULL : PyList_GET_ITEM(surfaces, i);
+            if (surface != NULL && !PyUnicode_Check(surface)) {
+                PyErr_SetString(PyExc_TypeError, "lexicon_hits: each surface must be a str");
+                goto fail;
+            }
+            int rc = lexicon_one(lx, words, morpheme, surface, bounds == Py_None ? NULL : bounds, seen, &out);
             if (rc < 0)
                 goto fail;
             if (rc == 1) {

@@ -369,21 +369,27 @@ def _lexicon_of(model, position: str):
     return LexiconFeatures(model.lexicon, position=position)
 
 
-def _compiled_hits(lex, folded_words: list[str]) -> tuple[list, list[int]]:
+def _compiled_hits(lex, folded_words: list[str], surfaces: list[str] | None = None) -> tuple[list, list[int]]:
+    from searchsafe._lexicon import morpheme_bounds
+
     table = sp.lexicon_compile(*lex.table())
     items = [None if not fw else ["ja", fw] for fw in folded_words]
-    return sp.lexicon_hits(table, items, lex.position == "morpheme")
+    if surfaces is None:
+        return sp.lexicon_hits(table, items, lex.position == "morpheme")
+    return sp.lexicon_hits(table, items, lex.position == "morpheme", surfaces, morpheme_bounds)
 
 
-@pytest.mark.parametrize("position", ["space", "morpheme"])
-def test_lexicon_hits_equal_the_python_lexicon_on_every_query_of_data(model, position: str) -> None:
+@pytest.mark.parametrize("position,with_surfaces", [("space", False), ("morpheme", False), ("morpheme", True)])
+def test_lexicon_hits_equal_the_python_lexicon_on_every_query_of_data(model, position: str,
+                                                                      with_surfaces: bool) -> None:
     lex = _lexicon_of(model, position)
     surfaces = [normalize(q) for q in _data_queries()]
     folded = [fold_words(s) for s in surfaces]
-    hits, undecided = _compiled_hits(lex, folded)
+    hits, undecided = _compiled_hits(lex, folded, surfaces if with_surfaces else None)
     assert len(hits) == len(folded)
     left = set(undecided)
-    assert (len(left) > 1000) == (position == "morpheme")
+    # Without the surfaces, every term inside a word is Python's to place; with them, only misaligned words are.
+    assert (len(left) > 1000) == (position == "morpheme" and not with_surfaces)
     for i, (fw, s) in enumerate(zip(folded, surfaces)):
         if i in left:
             assert hits[i] is None
@@ -396,11 +402,13 @@ def test_lexicon_hits_equal_the_python_lexicon_on_every_query_of_data(model, pos
 @given(st.lists(st.text(alphabet=list("死ねしばかaszé ㅅㅂ시발놈ass class14 88"), max_size=16), max_size=8))
 def test_lexicon_hits_equal_the_python_lexicon_on_any_text(model, position: str, texts: list[str]) -> None:
     lex = _lexicon_of(model, position)
-    folded = [fold_words(normalize(t)) for t in texts]
-    hits, undecided = _compiled_hits(lex, folded)
-    for i, fw in enumerate(folded):
-        if i not in undecided:
-            assert (hits[i] or []) == lex(fw, normalize(texts[i]))
+    surfaces = [normalize(t) for t in texts]
+    folded = [fold_words(s) for s in surfaces]
+    for given_surfaces in (None, surfaces):
+        hits, undecided = _compiled_hits(lex, folded, given_surfaces)
+        for i, fw in enumerate(folded):
+            if i not in undecided:
+                assert (hits[i] or []) == lex(fw, surfaces[i])
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -432,6 +440,30 @@ def test_lexicon_hits_leave_a_term_inside_a_word_to_python_with_morpheme_positio
     assert undecided == [1]
 
 
+@pytest.mark.parametrize("surface,expected", [
+    ("ストイコビッチ", ["L1iharassment"]),   # MeCab reads the name as one morpheme
+    ("ビッチが", ["L1eharassment"]),         # ビッチ|が
+    ("東京 ビッチが", ["L1eharassment"]),
+    ("ストイコビッチ ビッチ", ["L1iharassment", "L1wharassment"]),
+])
+def test_lexicon_hits_place_a_term_inside_a_word_on_mecabs_morphemes(surface: str, expected: list[str]) -> None:
+    from searchsafe._lexicon import LexiconEntry, LexiconFeatures
+
+    lex = LexiconFeatures([LexiconEntry("びっち", "harassment", True)], position="morpheme")
+    hits, undecided = _compiled_hits(lex, [fold_words(surface)], [surface])
+    assert undecided == []
+    assert hits[0] == expected == lex(fold_words(surface), surface)
+
+
+def test_lexicon_hits_leave_misaligned_surface_words_to_python() -> None:
+    from searchsafe._lexicon import LexiconEntry, LexiconFeatures
+
+    lex = LexiconFeatures([LexiconEntry("びっち", "harassment", True)], position="morpheme")
+    # A surface that does not fold to these words: Python's reference decides.
+    hits, undecided = _compiled_hits(lex, ["すといこびっち"], ["東京 天気"])
+    assert undecided == [0] and hits == [None]
+
+
 @pytest.mark.parametrize("args,message", [
     ((["ab", "ab"], [((0,), (0,), (0,))] * 2, ["L1wx"]), "lexicon_compile: term 1 is listed twice"),
     ((["ab"], [((3,), (0,), (0,))], ["L1wx"]), "lexicon_compile: feature id 3 out of range"),
@@ -455,3 +487,12 @@ def test_lexicon_hits_refuses_malformed_items() -> None:
     assert str(err.value) == ("lexicon_hits: each item must be None or a list whose second field is the folded words")
     with pytest.raises(ValueError):
         sp.lexicon_hits("not a table", [], False)
+    with pytest.raises(TypeError) as err:
+        sp.lexicon_hits(table, [["ja", "ab"]], True, [], None)
+    assert str(err.value) == "lexicon_hits: surfaces must be None or a list as long as items"
+    with pytest.raises(TypeError) as err:
+        sp.lexicon_hits(table, [["ja", "ab"]], True, ["ab"], 3)
+    assert str(err.value) == "lexicon_hits: bounds must be None or callable"
+    with pytest.raises(TypeError) as err:
+        sp.lexicon_hits(table, [["ja", "ab"]], True, [b"ab"], None)
+    assert str(err.value) == "lexicon_hits: each surface must be a str"
