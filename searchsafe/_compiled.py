@@ -175,7 +175,10 @@ class CompiledScorer:
         ex = self._ex
         if ex.config.morph_unit == "word":
             ja, ko = ex._ja.word_tokens, ex._ko.word_tokens
-            ja_raw, ko_raw = ex._ja.word_raw(), ex._ko.word_raw()
+            # (table, parse): C reads each word's MeCab output from the table, parsing only new words.
+            ja_raw, ko_raw = ex._ja.word_spec(), ex._ko.word_spec()
+            if ja_raw is not None and ko_raw is not None:
+                return ja_raw, ko_raw, (ja_raw, ko_raw), *self._sp_calls()
         else:
             ja, ko = ex._ja._fn(), ex._ko._fn()
             # MeCab's output goes to C as one str where the backend is fugashi's.
@@ -187,8 +190,11 @@ class CompiledScorer:
         else:
             def mixed(s: str) -> Any:
                 return ja(s) + ko(s)
-        sp = ex._sp() if self._has_sp else None
-        return ja_raw or ja, ko_raw or ko, mixed, sp, None if sp is None else partial(sp.encode, out_type=str)
+        return ja_raw or ja, ko_raw or ko, mixed, *self._sp_calls()
+
+    def _sp_calls(self) -> tuple[Any, Any]:
+        sp = self._ex._sp() if self._has_sp else None
+        return sp, None if sp is None else partial(sp.encode, out_type=str)
 
     def logits(self, items: list[str | None], lang: str | None, extra: Sequence[list[str] | None] | None = None
                ) -> tuple[np.ndarray, np.ndarray | None]:

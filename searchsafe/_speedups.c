@@ -475,6 +475,90 @@ static PyObject *py_views(PyObject *self, PyObject *args)
     return views_impl(query, normalize, latin_ok == Py_None ? NULL : latin_ok);
 }
 
+/* MeCab's output of text read word by word through a table of words seen
+ * before: spec is (table, parse), table a searchsafe._tokenize._WordTable.
+ * Equals " ".join(table.get(w, parse) for w in text.split()); a word already
+ * in the table's young generation is read here, any other goes through get(). */
+static PyObject *STR_YOUNG, *STR_GET, *STR_SPACE;
+
+static PyObject *word_raw(PyObject *spec, PyObject *text)
+{
+    PyObject *table = PyTuple_GET_ITEM(spec, 0), *parse = PyTuple_GET_ITEM(spec, 1);
+    PyObject *young = PyObject_GetAttr(table, STR_YOUNG), *get = NULL, *parts = PyList_New(0), *out = NULL;
+    if (young == NULL || parts == NULL || !PyDict_Check(young)) {
+        if (young != NULL && !PyDict_Check(young))
+            PyErr_SetString(PyExc_TypeError, "word table's _young must be a dict");
+        goto done;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    while (1) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t j = i;
+        while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
+            j++;
+        PyObject *word = PyUnicode_Substring(text, i, j);
+        if (word == NULL)
+            goto done;
+        PyObject *v = PyDict_GetItemWithError(young, word);
+        if (v != NULL) {
+            Py_INCREF(v);
+        } else if (!PyErr_Occurred()) {
+            if (get == NULL)
+                get = PyObject_GetAttr(table, STR_GET);
+            v = get == NULL ? NULL : PyObject_CallFunctionObjArgs(get, word, parse, NULL);
+        }
+        Py_DECREF(word);
+        if (v == NULL)
+            goto done;
+        int rc = PyList_Append(parts, v);
+        Py_DECREF(v);
+        if (rc < 0)
+            goto done;
+        i = j;
+    }
+    out = PyUnicode_Join(STR_SPACE, parts);
+done:
+    Py_XDECREF(young);
+    Py_XDECREF(get);
+    Py_XDECREF(parts);
+    return out;
+}
+
+static inline int is_word_spec(PyObject *p)
+{
+    return PyTuple_Check(p) && PyTuple_GET_SIZE(p) == 2;
+}
+
+/* A tokenizer of prepare(): a callable, a (table, parse) word spec, or for
+ * mixed text a pair of word specs (Japanese, Korean) whose outputs are joined. */
+static PyObject *run_parser(PyObject *p, PyObject *text)
+{
+    if (is_word_spec(p)) {
+        PyObject *a = PyTuple_GET_ITEM(p, 0), *b = PyTuple_GET_ITEM(p, 1);
+        if (is_word_spec(a) && is_word_spec(b)) {
+            PyObject *ja = word_raw(a, text);
+            if (ja == NULL)
+                return NULL;
+            PyObject *ko = word_raw(b, text);
+            if (ko == NULL) {
+                Py_DECREF(ja);
+                return NULL;
+            }
+            PyObject *both = PyUnicode_FromFormat("%U %U", ja, ko);
+            Py_DECREF(ja);
+            Py_DECREF(ko);
+            return both;
+        }
+        return word_raw(p, text);
+    }
+    return PyObject_CallOneArg(p, text);
+}
+
 /* prepare(queries, lang, normalize, latin_ok, parse_ja, parse_ko, parse_mixed) -> (items, folded, surfaces)
  *
  * The per-query Python part of the compiled path, as one loop in C: views,
@@ -513,11 +597,11 @@ static PyObject *py_prepare(PyObject *self, PyObject *args)
         PyObject *lg = lang != Py_None ? lang : PyTuple_GET_ITEM(v, 3);
         PyObject *toks;
         if (PyUnicode_CompareWithASCIIString(lg, "ja") == 0)
-            toks = PyObject_CallOneArg(parsers[0], surface);
+            toks = run_parser(parsers[0], surface);
         else if (PyUnicode_CompareWithASCIIString(lg, "ko") == 0)
-            toks = PyObject_CallOneArg(parsers[1], surface);
+            toks = run_parser(parsers[1], surface);
         else if (PyUnicode_CompareWithASCIIString(lg, "mixed") == 0)
-            toks = PyObject_CallOneArg(parsers[2], surface);
+            toks = run_parser(parsers[2], surface);
         else
             toks = PyUnicode_Split(surface, NULL, -1);
         PyObject *item = toks == NULL ? NULL : PyList_New(4);
@@ -1803,6 +1887,11 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "searchs
 PyMODINIT_FUNC PyInit__speedups(void)
 {
     crc_init();
+    STR_YOUNG = PyUnicode_InternFromString("_young");
+    STR_GET = PyUnicode_InternFromString("get");
+    STR_SPACE = PyUnicode_InternFromString(" ");
+    if (STR_YOUNG == NULL || STR_GET == NULL || STR_SPACE == NULL)
+        return NULL;
     const char *names[4] = {"ja", "ko", "mixed", "other"};
     for (int i = 0; i < 4; i++) {
         LANG_STR[i] = PyUnicode_InternFromString(names[i]);

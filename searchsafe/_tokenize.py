@@ -107,23 +107,18 @@ class Tokenizer:
             out.extend(get(word, fn))
         return out
 
-    def word_raw(self) -> Callable[[str], str] | None:
-        """For this thread: text -> MeCab's raw output of each word parsed alone, joined.
+    def word_spec(self) -> tuple[_WordTable, Callable[[str], str]] | None:
+        """For this thread: ``(table, parse)``, what the compiled path reads words through.
 
-        What the compiled path reads instead of one parse of the whole text
-        (each output is the word's tokens separated by spaces, so the outputs
-        joined by a space split into exactly :meth:`word_tokens`); None for
-        backends that are not MeCab through fugashi.
+        ``parse`` is MeCab's raw output of one word (its tokens separated by
+        spaces); the compiled path joins ``table.get(word, parse)`` over the
+        words of a text with spaces, so the result splits into exactly
+        :meth:`word_tokens`. None for backends that are not MeCab through fugashi.
         """
         parse = getattr(self._fn(), "mecab_parse", None)
         if parse is None:
             return None
-        get = self._word_raw.get
-
-        def raw(text: str) -> str:
-            return " ".join([get(word, parse) for word in text.split()])
-
-        return raw
+        return self._word_raw, parse
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.name!r})"

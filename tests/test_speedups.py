@@ -496,3 +496,26 @@ def test_lexicon_hits_refuses_malformed_items() -> None:
     with pytest.raises(TypeError) as err:
         sp.lexicon_hits(table, [["ja", "ab"]], True, [b"ab"], None)
     assert str(err.value) == "lexicon_hits: each surface must be a str"
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("東京 天気 明日", "ja"),
+    ("고양이 사료 추천", "ko"),
+    ("東京 자살 방법", "mixed"),
+    ("死にたい" * 8 + " 死にたい", "ja"),   # a word longer than the table keeps
+    ("자살\t방법\u3000추천", "ko"),          # any whitespace separates words
+    ("", "ja"),
+])
+def test_prepare_reads_words_through_the_word_table_like_word_tokens(fast: Classifier, text: str, lang: str) -> None:
+    ex = fast._extractor
+    assert ex.config.morph_unit == "word"
+    fast.score_batch(["東京"])  # this thread's calls
+    parse_ja, parse_ko, parse_mixed, _, _ = fast._compiled._local.calls
+    assert isinstance(parse_ja, tuple) and isinstance(parse_mixed, tuple)
+    for _ in range(2):  # the second time from the table
+        items, _, _ = sp.prepare([text], lang, normalize, _qwerty_keeps, parse_ja, parse_ko, parse_mixed)
+        if items[0] is None:
+            assert not fold_words(normalize(text))
+            continue
+        got = [t for t in items[0][3].split() if t != "*"]
+        assert got == ex._tokens(normalize(text), lang)
