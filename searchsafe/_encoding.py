@@ -9,6 +9,7 @@ then names the line, the encoding the bytes look like and the option to pass.
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import re
 from pathlib import Path
@@ -37,15 +38,21 @@ def _japanese_share(text: str) -> float:
 
 def _korean_share(text: str) -> float:
     # Japanese bytes read as cp949 come out as the rare syllables of its
-    # extension; everyday Korean is almost all in the EUC-KR (KS X 1001) range.
-    def common(ch: str) -> bool:
-        try:
-            ch.encode("euc-kr")
-            return True
-        except UnicodeEncodeError:
-            return False
+    # extension; everyday Korean is almost all in KS X 1001's 2,350 syllables,
+    # the ones EUC-KR writes in two bytes (CPython's codec writes every other
+    # syllable too, as an 8-byte make-up sequence, so "encodes" says nothing).
+    common = _ks_x_1001()
+    return sum(1 for ch in _HANGUL.findall(text) if ch in common) / len(text)
 
-    return sum(1 for ch in _HANGUL.findall(text) if common(ch)) / len(text)
+
+@functools.lru_cache(maxsize=1)
+def _ks_x_1001() -> frozenset[str]:
+    out = set()
+    for code in range(0xAC00, 0xD7A4):
+        ch = chr(code)
+        if len(ch.encode("euc-kr")) == 2:
+            out.add(ch)
+    return frozenset(out)
 
 
 #: The legacy encodings we recognise, with the name shown to a user and how

@@ -345,3 +345,14 @@ def test_walkthrough_files_go_to_the_ignored_examples_out(tmp_path):
     for line in commands:
         assert "examples/" not in line and "../" not in line, line
     assert "pip install '.[report]'" in readme
+
+
+@pytest.mark.parametrize(("text", "share"), [
+    ("고양이 사료", 5 / 6),      # everyday syllables, all in KS X 1001
+    ("뷁똠퍙", 0.0),             # syllables only cp949's extension (or an 8-byte EUC-KR sequence) holds
+    ("猫 飼い方", 0.0),
+])
+def test_korean_share_counts_only_everyday_syllables(text: str, share: float) -> None:
+    from searchsafe._encoding import _korean_share
+
+    assert _korean_share(text) == pytest.approx(share)
