@@ -177,25 +177,32 @@ class Composer:
 
 
 def harmful_matcher(terms: Iterable[str]) -> Callable[[str], bool]:
-    """A predicate: does the folded text contain any of *terms* (folded, at least two characters)?"""
-    import ahocorasick
+    """A predicate: does the text hold one of *terms* (at least two characters) standing apart?
 
-    auto = ahocorasick.Automaton()
-    n = 0
-    for t in terms:
-        key = fold(normalize(t))
-        if len(key) >= 2:
-            auto.add_word(key, key)
-            n += 1
-    if not n:
+    Standing apart is what the model's lexicon features call it (``lexicon_position="morpheme"``):
+    a whole word, or both ends on MeCab's morpheme boundaries, or across words. A term only ever
+    inside one morpheme (펠라 in 라펠라, 야스 in 야스가와, びっち in ストイコビッチ) does not make
+    a name harmful; dropping such names taught the model that any word holding the term is
+    harmful, so they stay, as the benign rows they are.
+    """
+    from searchsafe._lexicon import LexiconEntry, LexiconFeatures
+    from searchsafe._normalize import fold_words
+
+    keys = {fold(normalize(t)) for t in terms}
+    entries = [LexiconEntry(k, "sexual", True) for k in keys if len(k) >= 2]
+    if not entries:
         return lambda text: False
-    auto.make_automaton()
+    # Terms are matched on the folded words, as the model sees them; a folded term has no spaces.
+    lex = LexiconFeatures(entries, position="morpheme")
 
     def contains(text: str) -> bool:
-        key = fold(normalize(text))
-        for _ in auto.iter(key):
-            return True
-        return False
+        surface = normalize(text)
+        words = fold_words(surface)
+        feats = lex(words, surface)
+        if feats:
+            return any(f[2] != "i" for f in feats)  # "L1" + position + category
+        # A term split by a space ("ロリ コン") still counts: the text with its spaces removed.
+        return bool(lex(fold(surface)))
 
     return contains
 
