@@ -363,8 +363,9 @@ def tables(res: dict[str, Any]) -> str:
         out.append(f"After {int(lg['n_scored']):,} unique queries in one process (batches of {int(lg['chunk']):,}): "
                    f"peak RSS {lg['rss_after_scoring_mb']:.0f} MB "
                    f"({lg.get('rss_file_after_scoring_mb', float('nan')):.0f} MB mapped files, "
-                   f"{lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap). The classifier keeps no "
-                   "per-feature or per-query cache; most of the growth is dictionary pages touched for the first time.\n")
+                   f"{lg.get('rss_anon_after_scoring_mb', float('nan')):.0f} MB heap). Its only tables are "
+                   "bounded per-word ones (MeCab output, n-grams) and, off by default, the query cache; most of the "
+                   "growth is dictionary pages touched for the first time.\n")
     out.append("Targets (issue 5, one core):\n")
     names = {"batch_unique_qps": "batch throughput, unique queries (mixed, largest batch)",
              "single_p99_us": "single-query p99 latency", "load_s": "load time (import + load)",
