@@ -2,8 +2,8 @@
 
     python benchmarks/morph_unit.py
 
-The weights were trained with whole-query tokens, so the "word" scores are not
-the quality a retrained model would have; this measures speed only: 20,000
+The default model is trained with per-word tokens, so its "query" scores are
+not the quality a model trained that way would have; this measures speed only: 20,000
 unique mixed queries from the suite's query pool, best of three, CPU time.
 """
 
