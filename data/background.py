@@ -17,8 +17,8 @@ are:
 
 Only entries outside the held-out share (searchsafe._wordsources.is_heldout)
 are used, so the false-positive sweeps in benchmarks/ measure words the model
-never saw. A composed query that holds a term which shows harm alone is
-dropped, never labelled benign.
+never saw. A composed query in which a term that shows harm alone stands apart
+(see harmful_matcher) is dropped, never labelled benign.
 
 It also writes every harmful term that shows its intent alone among one or two
 neutral words ("東京 <term>", "<term> 날씨 서울"), so that a term keeps its
