@@ -89,8 +89,29 @@ def match_key(text: str) -> str:
     >>> match_key("고양이 사료"), match_key("Kill  Bill")
     ('고양이사료', 'kill bill')
     """
-    text = normalize(text).translate(_KANA_FOLD)
+    text = _surface(text).translate(_KANA_FOLD)
     return _DROPPED_SPACE.sub("", text) if " " in text else text
+
+
+def _surface_function():
+    # normalize() in Python was half of an override look-up; the compiled
+    # pre-check returns most queries unchanged (it never passes one that
+    # normalize() would change) and calls normalize() for the rest.
+    from . import _compiled
+    from ._normalize import _qwerty_keeps
+
+    sp = _compiled._speedups
+    if sp is None or _compiled.forced_pure():
+        return normalize
+    views = sp.views
+
+    def surface(text: str) -> str:
+        return views(text, normalize, _qwerty_keeps)[0]
+
+    return surface
+
+
+_surface = _surface_function()
 
 
 # -- the policy objects ------------------------------------------------------

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import searchsafe
-from searchsafe import ACTIONS, PolicyError, PolicyWarning
+from searchsafe import ACTIONS, PolicyError, PolicyWarning, normalize
 from searchsafe._policy import TermMatcher, match_key, read_policy
 
 from .strategies import query_lists, query_text
@@ -730,3 +730,15 @@ def test_load_policy_parameter_errors(clf, kwargs, message) -> None:
     with pytest.raises(searchsafe.InvalidParameterError) as e:
         searchsafe.load_policy(classifier=clf, **kwargs)
     assert str(e.value) == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(query_text, st.text(alphabet=list("ｶﾀｶﾅ カタカナ ひらがな 자살방법 ㄱㅗㅇ wktkf Kill Bill 0123 ー・、"),
+                                     max_size=24)))
+def test_match_key_equals_its_pure_python_reference(text: str) -> None:
+    from searchsafe._normalize import _KANA_FOLD
+    from searchsafe._policy import _DROPPED_SPACE
+
+    reference = normalize(text).translate(_KANA_FOLD)
+    reference = _DROPPED_SPACE.sub("", reference) if " " in reference else reference
+    assert match_key(text) == reference
