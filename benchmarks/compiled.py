@@ -106,7 +106,6 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
              "lexicon (C trie; Python for a term inside a word)", "sentencepiece (one list call)",
              "C features + hashing + gather + sum", "calibration (numpy sigmoid)"]
     best = {k: float("inf") for k in names + ["score_batch"]}
-    fallback = undecided = 0.0
     for _ in range(repeats):
         a = pool.take("mixed", n)
         best["score_batch"] = min(best["score_batch"], _cpu(lambda: clf.score_batch(a), 1))
@@ -139,8 +138,9 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
         t.append(time.process_time() - c0)
         for k, v in zip(names, t):
             best[k] = min(best[k], v)
-        fallback = sum(1 for q in b if _speedups.views(q, lambda s: "\0", _qwerty_keeps)[0] == "\0") / n
-        undecided = len(left) / n
+    # Shares of the last batch of stages.
+    fallback = sum(1 for q in b if _speedups.views(q, lambda s: "\0", _qwerty_keeps)[0] == "\0") / n
+    undecided = len(left) / n
     stages = {k: _per_q(best[k], n) for k in names}
     stages["Python glue (the rest)"] = round(_per_q(best["score_batch"], n) - sum(stages.values()), 2)
     stages["score_batch"] = _per_q(best["score_batch"], n)

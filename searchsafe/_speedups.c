@@ -481,6 +481,23 @@ static PyObject *py_views(PyObject *self, PyObject *args)
  * in the table's young generation is read here, any other goes through get(). */
 static PyObject *STR_YOUNG, *STR_GET, *STR_SPACE;
 
+/* The next whitespace-separated word of a str at or after *end, as
+ * [*start, *end); 0 when there is none. The split str.split() makes. */
+static inline int next_word(int kind, const void *data, Py_ssize_t n, Py_ssize_t *start, Py_ssize_t *end)
+{
+    Py_ssize_t i = *end;
+    while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+        i++;
+    if (i >= n)
+        return 0;
+    Py_ssize_t j = i;
+    while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
+        j++;
+    *start = i;
+    *end = j;
+    return 1;
+}
+
 static PyObject *word_raw(PyObject *spec, PyObject *text)
 {
     PyObject *table = PyTuple_GET_ITEM(spec, 0), *parse = PyTuple_GET_ITEM(spec, 1);
@@ -490,17 +507,10 @@ static PyObject *word_raw(PyObject *spec, PyObject *text)
             PyErr_SetString(PyExc_TypeError, "word table's _young must be a dict");
         goto done;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0, j = 0;
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    while (1) {
-        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
-        if (i >= n)
-            break;
-        Py_ssize_t j = i;
-        while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
-            j++;
+    while (next_word(kind, data, n, &i, &j)) {
         PyObject *word = PyUnicode_Substring(text, i, j);
         if (word == NULL)
             goto done;
@@ -519,7 +529,6 @@ static PyObject *word_raw(PyObject *spec, PyObject *text)
         Py_DECREF(v);
         if (rc < 0)
             goto done;
-        i = j;
     }
     out = PyUnicode_Join(STR_SPACE, parts);
 done:
@@ -1581,26 +1590,14 @@ static int lex_align(PyObject *surface, PyObject *folded_words, WordSpan **spans
         PyErr_NoMemory();
         return -1;
     }
-    Py_ssize_t nw = 0, fpos = 0, i = 0;
+    Py_ssize_t nw = 0, i = 0, j = 0, f0 = 0, f1 = 0;
     int aligned = 1;
-    while (aligned) {
-        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
-        if (i >= n)
-            break;
-        Py_ssize_t j = i;
-        while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
-            j++;
+    while (aligned && next_word(kind, data, n, &i, &j)) {
         for (Py_ssize_t k = i; k < j; k++)
             buf[k - i] = PyUnicode_READ(kind, data, k);
         Py_ssize_t m = fold_words_buf(buf, j - i);
         if (m > 0) {
-            while (fpos < fn && Py_UNICODE_ISSPACE(PyUnicode_READ(fkind, fdata, fpos)))
-                fpos++;
-            Py_ssize_t f0 = fpos;
-            while (fpos < fn && !Py_UNICODE_ISSPACE(PyUnicode_READ(fkind, fdata, fpos)))
-                fpos++;
-            if (fpos - f0 != m)
+            if (!next_word(fkind, fdata, fn, &f0, &f1) || f1 - f0 != m)
                 aligned = 0;
             for (Py_ssize_t k = 0; aligned && k < m; k++)
                 if (buf[k] != PyUnicode_READ(fkind, fdata, f0 + k))
@@ -1609,13 +1606,9 @@ static int lex_align(PyObject *surface, PyObject *folded_words, WordSpan **spans
             out[nw].end = j;
             nw++;
         }
-        i = j;
     }
-    if (aligned) {
-        while (fpos < fn && Py_UNICODE_ISSPACE(PyUnicode_READ(fkind, fdata, fpos)))
-            fpos++;
-        aligned = fpos == fn;
-    }
+    if (aligned)
+        aligned = !next_word(fkind, fdata, fn, &f0, &f1); /* no folded word left over */
     PyMem_Free(buf);
     if (!aligned) {
         PyMem_Free(out);
