@@ -22,7 +22,8 @@ d. **public harmful-text sets, zero-shot**: any-harm precision, recall and F1
    on RTP-LX ja and ko, ja-inspection-toxic, Unsmile, K-MHaS and APEACH (how a
    row counts as harmful: :data:`PUBLIC_SETS`), plus Korean harassment recall
    on the rows labeled insult/profanity (Unsmile 악플/욕설, K-MHaS Profanity).
-   Rows whose text is also in ``data/train.jsonl`` are left out.
+   Rows whose text is also in ``data/train.jsonl`` or ``data/dev.jsonl`` (the shipped model learns both)
+   are left out.
 e. **term in context**: lexicon terms marked ``alone=1`` (harmful typed
    alone) that a system flags alone, each put
    between two neutral held-out frequent nouns at a seeded position; the share
@@ -375,8 +376,9 @@ def _public(systems: Systems, root: Path, cap: int | None) -> dict[str, Any]:
         msg = f"public sets: skipped: no shared datasets at {root}"
         C.log(msg)
         return {"skipped": msg}
-    train = {" ".join(r["text"].split()) for r in C.read_jsonl(C.DATA / "train.jsonl")} \
-        if (C.DATA / "train.jsonl").is_file() else set()
+    # The shipped model is refit on train + dev, so a row in either was seen.
+    train = {" ".join(r["text"].split()) for split in ("train", "dev") if (C.DATA / f"{split}.jsonl").is_file()
+             for r in C.read_jsonl(C.DATA / f"{split}.jsonl")}
     h = systems.categories.index("harassment")
     out: dict[str, Any] = {}
     for name, spec in PUBLIC_SETS.items():
@@ -575,7 +577,7 @@ def tables(res: dict[str, Any]) -> str:
                                                            if "harassment" in PUBLIC_SETS[n] else "")
                                                           for n in PUBLIC_SETS) + ". A system flags a row when it "
                    "flags any category; harassment recall counts only the harassment flag. Rows also in "
-                   "data/train.jsonl are left out ("
+                   "data/train.jsonl or data/dev.jsonl are left out ("
                    + ", ".join(f"{n} {v.get('left_out_in_our_train', 0)}" for n, v in pub.items()) + ").")
 
     out.append("\n### A harmful term between two neutral words\n")

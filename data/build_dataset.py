@@ -283,6 +283,49 @@ def shared_wordlist_rows(shared: Path, rng: random.Random) -> list[Row]:
     return rows
 
 
+# Public sets whose rows we judged one by one against our policy (data/reviews/):
+# each review names the shared file's folder and lists rows by line number and
+# hash, so the public text is read from ../shared/data, never copied here.
+REVIEWED_PUBLIC = {"ja-xsafety.tsv": ("ja", "ja-xsafety", "ja")}
+
+
+def _line_sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def reviewed_public_rows(shared: Path, reviews: Path = DATA / "reviews") -> list[Row]:
+    """Rows of public sets judged line by line (``data/reviews/*.tsv``): labels as reviewed, ``skip`` left out.
+
+    A review row whose hash does not match the shared file's line means the
+    shared copy changed under the review: the build stops and says where.
+    """
+    rows: list[Row] = []
+    for review, (lang, folder, sub) in REVIEWED_PUBLIC.items():
+        path = reviews / review
+        base = shared / folder / sub
+        if not path.is_file() or not base.is_dir():
+            continue
+        lines: dict[str, list[str]] = {}
+        for i, e in enumerate(read_tsv(path), 2):
+            if e["labels"] == "skip":
+                continue
+            name = e["file"]
+            if name not in lines:
+                src = base / name
+                if not src.is_file():
+                    raise SystemExit(f"{path}:{i}: {src} not found; the review does not match the shared data")
+                lines[name] = [ln.strip().lstrip("\ufeff").strip() for ln in src.read_text(encoding="utf-8").splitlines()]
+            n = int(e["line"])
+            text = lines[name][n - 1] if 0 < n <= len(lines[name]) else ""
+            if _line_sha1(text) != e["sha1"]:
+                raise SystemExit(f"{path}:{i}: line {n} of {base / name} does not have sha1 {e['sha1']}; "
+                                 "the shared file changed since the review: review that line again")
+            labels = _labels(e["labels"], "", str(path)) if e["labels"] else []
+            stem = name.rsplit(".", 1)[0]
+            rows.append(Row(text, lang, labels, f"public:{folder}", f"{lang}:{folder}:{stem}:{n}", [], 0))
+    return rows
+
+
 def public_rows(shared: Path, rng: random.Random) -> list[Row]:
     """Rows of the public corpora whose licenses allow training, mapped to our categories."""
     rows: list[Row] = []
@@ -339,6 +382,7 @@ def public_rows(shared: Path, rng: random.Random) -> list[Row]:
             text = rec["question"].strip()
             if short(text):
                 rows.append(Row(text, "ko", [], "public:ko-square", f"ko:square:{text}", [], 0))
+    rows += reviewed_public_rows(shared)
     jcm = shared / "ja-commonsense-morality" / "data"
     for path in sorted(jcm.glob("data_*.csv")) if jcm.is_dir() else []:
         with open(path, encoding="utf-8") as f:

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of harmful queries in real traffic that calibration and thresholds assume")
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
     ap.add_argument("--char-ngram-min", type=int, default=1)
+    ap.add_argument("--hash-bits", type=int, default=22,
+                    help="feature space of 2**bits buckets; fewer bits let unseen n-grams land on trained weights")
     ap.add_argument("--morph-unit", choices=("query", "word"), default="word")
     ap.add_argument("--lexicon-position", choices=LEXICON_POSITIONS, default="morpheme",
                     help="when a lexicon term inside a word stands apart: a word edge, or morpheme boundaries")
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in sorted(args.lexicon.glob("*/*.tsv"))}
     params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon, morph_unit=args.morph_unit,
                   lexicon_position=args.lexicon_position,
-                  char_ngram_min=args.char_ngram_min, n_jobs=args.jobs, calibration="dev", verbose=True)
+                  char_ngram_min=args.char_ngram_min, hash_bits=args.hash_bits, n_jobs=args.jobs, calibration="dev", verbose=True)
     t0 = time.perf_counter()
     est = QueryClassifier(**params).fit(
         train.texts, train.labels, groups=train.groups, X_dev=dev.texts, y_dev=dev.labels

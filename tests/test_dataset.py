@@ -156,3 +156,101 @@ def test_intent_modifiers_are_far_more_common_in_benign_rows(rows, background) -
                 (harmful if r["labels"] else benign).update(set(r["text"].split()) & set(neutral))
         worst = min(neutral, key=lambda m: benign[m] / (harmful[m] or 0.5))
         assert benign[worst] >= 3 * harmful[worst], (lang, worst, benign[worst], harmful[worst])
+
+
+def _build_module():
+    import sys
+
+    sys.path.insert(0, str(DATA))
+    import build_dataset
+
+    return build_dataset
+
+
+def _review_fixture(tmp_path: Path, lines: list[str], review_rows: list[str]) -> tuple[Path, Path]:
+    shared = tmp_path / "shared"
+    (shared / "ja-xsafety" / "ja").mkdir(parents=True)
+    # A BOM and trailing blanks, as the public files have them.
+    (shared / "ja-xsafety" / "ja" / "Insult.csv").write_text("\ufeff" + "\n".join(lines) + "  \n", encoding="utf-8")
+    reviews = tmp_path / "reviews"
+    reviews.mkdir()
+    (reviews / "ja-xsafety.tsv").write_text("file\tline\tsha1\tlabels\tnote\n" + "".join(r + "\n" for r in review_rows),
+                                            encoding="utf-8")
+    return shared, reviews
+
+
+def test_reviewed_public_rows_follow_the_review(tmp_path: Path) -> None:
+    bd = _build_module()
+    lines = ["お前 ほんと 役立たず", "今日は いい天気", "どちらとも 言えない"]
+    review = [f"Insult.csv\t{i}\t{bd._line_sha1(t)}\t{lab}\tnote" for i, (t, lab) in
+              enumerate(zip(lines, ["harassment", "", "skip"]), 1)]
+    shared, reviews = _review_fixture(tmp_path, lines, review)
+    rows = bd.reviewed_public_rows(shared, reviews)
+    assert [(r.text, r.labels, r.source, r.group) for r in rows] == [
+        ("お前 ほんと 役立たず", ["harassment"], "public:ja-xsafety", "ja:ja-xsafety:Insult:1"),
+        ("今日は いい天気", [], "public:ja-xsafety", "ja:ja-xsafety:Insult:2"),
+    ]
+
+
+def test_reviewed_public_rows_stop_when_the_shared_file_changed(tmp_path: Path) -> None:
+    bd = _build_module()
+    shared, reviews = _review_fixture(tmp_path, ["変わった 行"], ["Insult.csv\t1\t000000000000\tharassment\t"])
+    with pytest.raises(SystemExit) as exc:
+        bd.reviewed_public_rows(shared, reviews)
+    assert str(exc.value) == (
+        f"{reviews / 'ja-xsafety.tsv'}:2: line 1 of {shared / 'ja-xsafety' / 'ja' / 'Insult.csv'} does not have "
+        "sha1 000000000000; the shared file changed since the review: review that line again")
+
+
+def test_committed_review_matches_the_shared_data() -> None:
+    """Every reviewed line still hashes as reviewed, and only policy categories (or skip) are used."""
+    bd = _build_module()
+    if not (SHARED / "ja-xsafety").is_dir():
+        pytest.skip(f"{SHARED / 'ja-xsafety'} not found")
+    review = bd.read_tsv(DATA / "reviews" / "ja-xsafety.tsv")
+    assert len(review) > 300
+    for e in review:
+        assert e["labels"] == "skip" or set(filter(None, e["labels"].split(","))) <= set(CATEGORIES), e
+    rows = bd.reviewed_public_rows(SHARED)
+    assert len(rows) == sum(e["labels"] != "skip" for e in review)
+    assert all(2 <= len(r.text) <= bd.MAX_PUBLIC_CHARS for r in rows)
+
+
+def test_transfer_benchmarks_stay_out_of_training(rows: dict[str, list[dict]], background: dict[str, list[dict]]) -> None:
+    """Issue 8's six public sets measure transfer: none of their texts, nor (Japanese) a part of one, is trained on.
+
+    The shipped model learns train + dev + the background, so all of them are checked.
+    """
+    import unicodedata
+
+    from benchmarks import realtraffic
+
+    def key(text: str) -> str:
+        return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+    trained = [r for s in ("train", "dev") for r in [*rows[s], *background[s]]]
+    keys = {key(r["text"]) for r in trained}
+    present = 0
+    for name, spec in realtraffic.PUBLIC_SETS.items():
+        path = SHARED / spec["file"]
+        if not path.is_file():
+            continue
+        present += 1
+        texts = [key(t) for t, _, _ in realtraffic._READERS[name](path)]
+        # Texts under 5 characters are words (はい, なるほど) that word lists and lexicons hold too.
+        same = {t for t in texts if len(t) >= 5} & keys
+        assert not same, (name, sorted(same)[:5])
+        if spec["lang"] == "ja":
+            # A copied phrase counts too: no trained row of 7+ characters inside a
+            # benchmark text, and no benchmark text of 5+ characters inside a trained
+            # row. Single word-list and dictionary entries (ドキュメンタリー) are words
+            # any text may hold, not copies.
+            bench = "\n".join(texts)
+            inside = [r["text"] for r in trained if r["lang"] == "ja" and len(key(r["text"])) >= 7
+                      and r["source"] not in ("background:word", "background:entity") and key(r["text"]) in bench]
+            assert not inside, (name, inside[:5])
+            joined = "\n".join(key(r["text"]) for r in trained if r["lang"] == "ja")
+            holding = [t for t in texts if len(t) >= 5 and t in joined]
+            assert not holding, (name, holding[:5])
+    if not present:
+        pytest.skip(f"{SHARED} holds none of the transfer benchmarks")
