@@ -129,6 +129,11 @@ def _insert(text: str, rng: random.Random, sep: str) -> str:
     return sep.join(chars)
 
 
+EVERYDAY_CHOSEONG = frozenset(
+    ln.strip() for ln in (DATA / "lexicons" / "ko" / "everyday_choseong.txt").read_text(encoding="utf-8").splitlines()
+    if ln.strip() and not ln.startswith("#"))
+
+
 def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
     """Evasive spellings of *text*, each with the name of the trick."""
     out: list[tuple[str, str]] = []
@@ -143,7 +148,9 @@ def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
         first, _, rest = text.partition(" ")
         # Shorthand is written for one short word, not a whole phrase.
         if 2 <= len(first) <= 4 and all("\uac00" <= c <= "\ud7a3" for c in first):
-            out.append(("choseong", choseong(first) + (" " + rest if rest else "")))
+            short = choseong(first)
+            if rest or short not in EVERYDAY_CHOSEONG:
+                out.append(("choseong", short + (" " + rest if rest else "")))
         q = to_qwerty(text)
         if q:
             out.append(("qwerty", q))
