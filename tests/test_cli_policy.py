@@ -146,12 +146,12 @@ def test_policy_diff_on_a_real_pair_of_files(capsys, clf, tmp_path) -> None:
             if oe != ne:
                 t += " (escalation added)" if ne else " (escalation removed)"
             transitions[t] = transitions.get(t, 0) + 1
-    assert report["total"] == len(texts) == 13320
+    assert report["total"] == len(texts) > 10_000
     assert report["transitions"] == dict(sorted(transitions.items(), key=lambda kv: (-kv[1], kv[0])))
     assert report["changed"] == sum(transitions.values()) > 0
     assert report["escalations"] == {"added": int((new_e & ~old_e).sum()), "removed": 0}
     assert all(len(v) <= 3 for v in report["examples"].values())
-    assert err.strip() == f"{report['changed']} decision(s) change across 1 market(s) and 13320 queries"
+    assert err.strip() == f"{report['changed']} decision(s) change across 1 market(s) and {len(texts)} queries"
 
 
 def test_policy_diff_text_report_and_no_change_exit_0(capsys, queries) -> None:

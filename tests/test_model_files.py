@@ -28,7 +28,9 @@ from searchsafe._classifier import default_model_path
 from searchsafe._modelio import SIGNATURE, model_digest, read_model, sign_model, write_model
 
 #: Weight rows of the shipped model, read from its manifest, so a retrained model needs no edit here.
-N_ROWS = json.loads((default_model_path() / "manifest.json").read_text(encoding="utf-8"))["n_weights"]
+_MANIFEST = json.loads((default_model_path() / "manifest.json").read_text(encoding="utf-8"))
+N_ROWS = _MANIFEST["n_weights"]
+HASH_BITS = _MANIFEST["features"]["hash_bits"]
 
 
 @pytest.fixture()
@@ -252,8 +254,8 @@ WEIGHT_CASES = [
      "thresholds must be numbers from 0 to 1"),
     ("unsorted buckets", lambda: _weights_with(buckets=_npy(_arrays()["buckets"][::-1].copy())),
      "buckets are not sorted and unique"),
-    ("a bucket out of range", lambda: _weights_with(buckets=_npy(_arrays()["buckets"] + (1 << 20))),
-     "a bucket lies outside the model's hash space of 2**20"),
+    ("a bucket out of range", lambda: _weights_with(buckets=_npy(_arrays()["buckets"] + (1 << HASH_BITS))),
+     f"a bucket lies outside the model's hash space of 2**{HASH_BITS}"),
     ("bytes past the header's shape", lambda: _weights_with(bias=_npy(np.zeros(8, np.float32), tail=b"\0" * 64)),
      "bias holds more bytes than its header declares; the file is damaged"),
     ("a member cut short", lambda: _weights_with(bias=_npy(np.zeros(8, np.float32))[:-4]),
