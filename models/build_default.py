@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "default")
-    ap.add_argument("--C", type=float, default=0.007)
+    ap.add_argument("--C", type=float, default=0.005)
     ap.add_argument("--prevalence", type=float, default=0.02,
                     help="share of harmful queries in real traffic that calibration and thresholds assume")
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")

@@ -79,12 +79,10 @@ BENIGN = [
 ]
 
 
-#: Known misses of the model retrained for real traffic (issue 8): child_safety scores
-#: 0.70 and 0.6-0.7 here, below its threshold of 0.95 (precision 0.95 at a 2 % harmful
-#: share). Kept visible until a retrained model flags them again.
-# Scored just below their thresholds (chosen at a 2 % harmful share) by the shipped model:
-# child_safety 0.77 / 0.84 against 0.92, violence 0.68 against 0.78. Strict, so a fix shows.
-KNOWN_MISSES = {"小学生 エロ動画", "초등학생 야동"}
+#: Queries of the tables above that the shipped model misses, each an expected failure
+#: (strict, so a fix shows). None now: the model of issue 8's Japanese-insult work flags
+#: 小学生 エロ動画 and 초등학생 야동, which the previous one scored below child_safety's threshold.
+KNOWN_MISSES: set[str] = set()
 _MISS = pytest.mark.xfail(reason="scored below its category's threshold in the real-traffic model", strict=True)
 
 
