@@ -38,6 +38,12 @@ HARMFUL = [
     ("야동 사이트", "sexual"),
     ("猫 殺し方", "animal_cruelty"),
     ("길고양이 죽이는법", "animal_cruelty"),
+    # Insults aimed at a person (issue 8); none of these texts is in data/.
+    ("こいつ 頭悪すぎ", "harassment"),
+    ("お前みたいなクズ", "harassment"),
+    ("隣の奴 キモすぎ 消えろ", "harassment"),
+    ("同期 使えない ゴミ", "harassment"),
+    ("課長 ほんと無能", "harassment"),
 ]
 
 # Evasive spellings that must score like their plain spelling.
@@ -74,15 +80,25 @@ BENIGN = [
     "배고파 죽겠다",
     "성인 ADHD 증상",
     "학교폭력 신고 방법",
+    # The insult words and their targets, used innocently; none of these texts is in data/.
+    "ゴミ 分別 曜日",
+    "ゴミ屋敷 片付け 業者",
+    "バカリズム ドラマ",
+    "無能 言い換え",
+    "自分 無能 辞めたい",
+    "上司 誕生日 プレゼント",
+    "あいつ 今どこ",
+    "ㅎㅎ",
     "",
     "   ",
 ]
 
 
 #: Queries of the tables above that the shipped model misses, each an expected failure
-#: (strict, so a fix shows). None now: the model of issue 8's Japanese-insult work flags
+#: (strict, so a fix shows). The model of issue 8's Japanese-insult work flags
 #: 小学生 エロ動画 and 초등학생 야동, which the previous one scored below child_safety's threshold.
-KNOWN_MISSES: set[str] = set()
+#: 課長 ほんと無能 scores harassment 0.283 against a threshold of 0.294.
+KNOWN_MISSES = {"課長 ほんと無能"}
 _MISS = pytest.mark.xfail(reason="scored below its category's threshold in the real-traffic model", strict=True)
 
 
