@@ -212,8 +212,10 @@ def render(results: dict[str, Any], plots: dict[str, str]) -> str:
 CAVEATS = """\
 - Unique queries are queries this process has never scored (drawn from data/*.jsonl, at most 32 characters,
   then recombined from their words once the originals run out; the counts are in results.json under
-  `speed.pool`). The Zipf stream repeats head queries as search traffic does; searchsafe keeps no per-query
-  or per-feature cache, so repetition helps it little.
+  `speed.pool`). Recombined queries hold words MeCab has already parsed, so they meet its per-word table
+  as repeat traffic does. The Zipf stream repeats head queries as search traffic does; the speed part scores
+  it with the query cache off (the default), so repetition helps only through that per-word table; the
+  cache's own lift is measured by `benchmarks/policy.py` (the Search policy section).
 - The machine is shared and noisy (±20–30 % between runs). Ratios between systems measured in one run are
   the numbers to quote; the absolute ones move.
 - Peak RSS is the kernel's high-water mark (VmHWM) of a fresh process. `ru_maxrss` would be wrong here: Linux
