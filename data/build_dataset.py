@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "data"))
 from searchsafe._categories import CATEGORIES  # noqa: E402
 from searchsafe._hangul import _CHO, _JONG, _JUNG, _QWERTY, choseong  # noqa: E402
 from searchsafe._normalize import fold, normalize  # noqa: E402
+import background as bg  # noqa: E402
 
 DATA = ROOT / "data"
 LANGS = ("ja", "ko")
@@ -129,9 +130,7 @@ def _insert(text: str, rng: random.Random, sep: str) -> str:
     return sep.join(chars)
 
 
-EVERYDAY_CHOSEONG = frozenset(
-    ln.strip() for ln in (DATA / "lexicons" / "ko" / "everyday_choseong.txt").read_text(encoding="utf-8").splitlines()
-    if ln.strip() and not ln.startswith("#"))
+EVERYDAY_CHOSEONG = frozenset(bg.read_lines(DATA / "lexicons" / "ko" / "everyday_choseong.txt"))
 
 
 def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
@@ -321,7 +320,7 @@ def reviewed_public_rows(shared: Path, reviews: Path = DATA / "reviews") -> list
                 src = base / name
                 if not src.is_file():
                     raise SystemExit(f"{path}:{i}: {src} not found; the review does not match the shared data")
-                lines[name] = [ln.strip().lstrip("\ufeff").strip() for ln in src.read_text(encoding="utf-8").splitlines()]
+                lines[name] = [ln.strip() for ln in src.read_text(encoding="utf-8-sig").splitlines()]
             n = int(e["line"])
             text = lines[name][n - 1] if 0 < n <= len(lines[name]) else ""
             if _line_sha1(text) != e["sha1"]:
@@ -435,8 +434,6 @@ def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]
 
 def background_rows(lang: str, rng: random.Random, rows: Sequence[Row] = ()) -> list[Row]:
     """Benign background from word sources nobody here wrote, and harmful terms among neutral words."""
-    import background as bg
-
     entries = _lexicon_entries(lang)
     public_terms = public_term_rows(lang)
     base = DATA / "lexicons" / lang

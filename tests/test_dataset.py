@@ -141,10 +141,8 @@ def test_background_uses_no_held_out_entry(background: dict[str, list[dict]]) ->
 
 def test_intent_modifiers_are_far_more_common_in_benign_rows(rows, background) -> None:
     """Every everyday intent modifier (動画, 방법...) follows innocent subjects more often than harmful ones."""
-    import sys
-
-    sys.path.insert(0, str(DATA))
-    from build_dataset import _lexicon_entries, _neutral_intent_modifiers
+    bd = _build_module()
+    _lexicon_entries, _neutral_intent_modifiers = bd._lexicon_entries, bd._neutral_intent_modifiers
 
     everything = [r for rs in [*rows.values(), *background.values()] for r in rs]
     for lang in ("ja", "ko"):
@@ -161,7 +159,8 @@ def test_intent_modifiers_are_far_more_common_in_benign_rows(rows, background) -
 def _build_module():
     import sys
 
-    sys.path.insert(0, str(DATA))
+    if str(DATA) not in sys.path:
+        sys.path.insert(0, str(DATA))
     import build_dataset
 
     return build_dataset
@@ -259,8 +258,7 @@ def test_transfer_benchmarks_stay_out_of_training(rows: dict[str, list[dict]], b
 
 def test_no_harmful_row_is_everyday_choseong_shorthand(rows: dict[str, list[dict]]) -> None:
     """흑형's choseong is ㅎㅎ, Korean laughter: a harmful row spelled so would teach the model to flag it."""
-    everyday = {ln.strip() for ln in (DATA / "lexicons" / "ko" / "everyday_choseong.txt").read_text(encoding="utf-8").splitlines()
-                if ln.strip() and not ln.startswith("#")}
+    everyday = _build_module().EVERYDAY_CHOSEONG
     assert {"ㅎㅎ", "ㅋㅋ", "ㅇㅇ"} <= everyday
     bad = [r["text"] for rs in rows.values() for r in rs if r["labels"] and r["text"].strip() in everyday]
     assert not bad
