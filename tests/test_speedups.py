@@ -519,3 +519,20 @@ def test_prepare_reads_words_through_the_word_table_like_word_tokens(fast: Class
             continue
         got = [t for t in items[0][3].split() if t != "*"]
         assert got == ex._tokens(normalize(text), lang)
+
+
+class _EncodeOnly:
+    """The real processor seen only through its public ``encode``, as an older sentencepiece would offer it."""
+
+    def __init__(self, processor) -> None:
+        self.encode = processor.encode
+
+
+@pytest.mark.parametrize("public_only", [False, True], ids=["direct", "encode-only"])
+@pytest.mark.parametrize("n", [0, 1, 7, _compiled._SP_LIST_MIN - 1, _compiled._SP_LIST_MIN, 300])
+def test_sentencepiece_ids_equal_encode_at_every_batch_size(fast: Classifier, public_only: bool, n: int) -> None:
+    processor = fast._extractor._sp()
+    texts = [t for t, _ in zip(itertools.cycle(
+        ["猫 飼い方", "고양이 사료 추천", "tv 名前 서울", "ｼﾈ 4ね", "ㅋㅋㅋ", "", "\u200b", "aaaa" * 8]), range(n))]
+    encode_ids = _compiled._ids_encoder(_EncodeOnly(processor) if public_only else processor)
+    assert encode_ids(texts) == [processor.encode(t) for t in texts]
