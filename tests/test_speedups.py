@@ -536,3 +536,22 @@ def test_sentencepiece_ids_equal_encode_at_every_batch_size(fast: Classifier, pu
         ["猫 飼い方", "고양이 사료 추천", "tv 名前 서울", "ｼﾈ 4ね", "ㅋㅋㅋ", "", "\u200b", "aaaa" * 8]), range(n))]
     encode_ids = _compiled._ids_encoder(_EncodeOnly(processor) if public_only else processor)
     assert encode_ids(texts) == [processor.encode(t) for t in texts]
+
+
+def test_morpheme_bounds_folding_in_c_equal_python_on_every_word_of_data() -> None:
+    from searchsafe._lexicon import _bounds_of
+
+    words = sorted({w for q in _data_queries() for w in normalize(q).split()})
+    assert len(words) > 10_000
+    # Called directly, not through the shared table, so neither side reads the other's answer.
+    differ = [w for w in words if _bounds_of(w, fold=sp.fold_words) != _bounds_of(w)]
+    assert differ == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(tricky_text)
+def test_morpheme_bounds_folding_in_c_equal_python_on_any_word(text: str) -> None:
+    from searchsafe._lexicon import _bounds_of
+
+    for word in normalize(text).split():
+        assert _bounds_of(word, fold=sp.fold_words) == _bounds_of(word)

@@ -157,6 +157,16 @@ DATA_ERRORS = [
      "y[0] has unknown category 'spam'; known: self_harm, animal_cruelty"),
     (lambda e: e.fit(["a"], ["hate"]), InvalidParameterError, "y[0] must be a list of category names, got the str 'hate'"),
     (lambda e: e.fit(X, Y, groups=[1, 2]), InvalidParameterError, f"groups has 2 entries but X has {len(X)}"),
+    (lambda e: e.fit(X, Y, sample_weight=[1.0, 2.0]), InvalidParameterError,
+     f"sample_weight has shape (2,) but X has {len(X)} queries; need ({len(X)},)"),
+    (lambda e: e.fit(X, Y, sample_weight=[1.0] * 5 + [float("nan")] + [1.0] * (len(X) - 6)), InvalidParameterError,
+     "sample_weight[5] is nan; weights must be finite and >= 0"),
+    (lambda e: e.fit(X, Y, sample_weight=[-1.0] * len(X)), InvalidParameterError,
+     "sample_weight[0] is -1.0; weights must be finite and >= 0"),
+    (lambda e: e.fit(X, Y, sample_weight=[0] * len(X)), InvalidParameterError,
+     "sample_weight is 0 everywhere; at least one query must count"),
+    (lambda e: e.fit(X, Y, sample_weight=["heavy"] * len(X)), InvalidParameterError,
+     "sample_weight must be a sequence of numbers"),
 ]
 
 
@@ -199,6 +209,24 @@ def test_threads_give_the_same_model() -> None:
     b = QueryClassifier(**common, n_jobs=2).fit(X, Y)
     assert np.array_equal(a.weights_, b.weights_) and np.array_equal(a.intercept_, b.intercept_)
     assert np.array_equal(a.thresholds_, b.thresholds_)
+
+
+def test_unit_sample_weights_give_the_unweighted_model() -> None:
+    common = dict(categories=CATS, sentencepiece_vocab_size=0, C=10.0)
+    a = QueryClassifier(**common).fit(X, Y)
+    b = QueryClassifier(**common).fit(X, Y, sample_weight=np.ones(len(X)))
+    assert np.array_equal(a.weights_, b.weights_) and np.array_equal(a.thresholds_, b.thresholds_)
+
+
+def test_a_heavier_row_pulls_the_model_toward_its_label() -> None:
+    # "猫 飼い方" labeled harmful once among its benign copies: weighted up, that one row wins.
+    x = X + ["猫 飼い方"]
+    y = Y + [["animal_cruelty"]]
+    common = dict(categories=CATS, sentencepiece_vocab_size=0, C=1.0, calibration_folds=2)
+    light = QueryClassifier(**common).fit(x, y)
+    heavy = QueryClassifier(**common).fit(x, y, sample_weight=[1.0] * len(X) + [200.0])
+    j = CATS.index("animal_cruelty")
+    assert heavy.decision_function(["猫 飼い方"])[0, j] > light.decision_function(["猫 飼い方"])[0, j] + 0.5
 
 
 def test_weighted_threshold_counts_benign_rows_by_weight() -> None:
