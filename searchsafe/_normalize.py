@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 from ._hangul import compose_jamo, has_loose_jamo, qwerty_to_hangul
-from ._tokenize import is_known_korean
+from ._tokenize import _WordTable, is_known_korean
 
 __all__ = ["MAX_QUERY_CHARS", "normalize", "squeeze", "fold", "fold_words", "join_words"]
 
@@ -158,9 +158,19 @@ _NOT_WORD_OR_SPACE = re.compile(r"[^\w ]+|_+")
 _LONG_REPEAT = re.compile(r"(.)\1{2,}")
 
 
-def _qwerty_word(word: str) -> str:
+def _qwerty_word_uncached(word: str) -> str:
     hangul = qwerty_to_hangul(word)
     return hangul if hangul is not None and is_known_korean(hangul) else word
+
+
+# Latin words recur in traffic (tv, dvd, official) and each answer costs a
+# MeCab parse; the answer depends on the word alone, so a bounded table of
+# them changes nothing but the cost.
+_QWERTY_WORDS = _WordTable(20_000)
+
+
+def _qwerty_word(word: str) -> str:
+    return _QWERTY_WORDS.get(word, _qwerty_word_uncached)
 
 
 def _qwerty_keeps(word: str) -> bool:
