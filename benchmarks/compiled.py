@@ -94,16 +94,16 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
 
     from searchsafe import _speedups
     from searchsafe._classifier import _sigmoid
-    from searchsafe._lexicon import morpheme_bounds
+    from searchsafe._compiled import _morpheme_bounds
     from searchsafe._normalize import _qwerty_keeps, normalize
 
     sc = clf._compiled
     clf.score_batch(pool.take("mixed", 100))  # builds this thread's tokenizer calls
-    parse_ja, parse_ko, parse_mixed, sp, unk_pieces = sc._local.calls
+    parse_ja, parse_ko, parse_mixed, encode_ids, unk_pieces = sc._local.calls
     names = ["text views (pre-check, normalize fallback, fold, language)",
              "MeCab (through the per-word table)" if clf._extractor.config.morph_unit == "word"
              else "MeCab (one parse per query)",
-             "lexicon (C trie; Python for a term inside a word)", "sentencepiece (one list call)",
+             "lexicon (C trie; Python for a term inside a word)", "sentencepiece (one direct call per text)",
              "C features + hashing + gather + sum", "calibration (numpy sigmoid)"]
     best = {k: float("inf") for k in names + ["score_batch"]}
     for _ in range(repeats):
@@ -121,12 +121,12 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
                                                     parse_mixed)
         t.append(max(0.0, time.process_time() - c0 - t[0]))
         c0 = time.process_time()
-        hits, left = _speedups.lexicon_hits(sc._lexicon_table, items, sc._morpheme, surfaces, morpheme_bounds)
+        hits, left = _speedups.lexicon_hits(sc._lexicon_table, items, sc._morpheme, surfaces, _morpheme_bounds)
         for i in left:
             hits[i] = sc._lexicon(items[i][1], surfaces[i])
         t.append(time.process_time() - c0)
         c0 = time.process_time()
-        pieces = sp.encode(folded, num_threads=1)
+        pieces = encode_ids(folded)
         t.append(time.process_time() - c0)
         out = np.empty((len(items), len(clf.categories)), np.float32)
         c0 = time.process_time()
