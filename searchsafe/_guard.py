@@ -172,6 +172,9 @@ class _Compiled:
             dtype=np.float32,
         )
         self.helps = [r.help if r.action == "help" else None for r in rules]
+        # Python floats hold float32 values exactly, so comparing them equals comparing the arrays.
+        self.threshold_list: list[float] = self.thresholds.tolist()
+        self.action_list: list[int] = self.action_codes.tolist()
         self.overrides: tuple[Override, ...] = market.overrides
         self.exact = {o.key: i for i, o in enumerate(market.overrides) if o.match == "exact"}
         terms = {o.key: i for i, o in enumerate(market.overrides) if o.match == "term"}
@@ -407,12 +410,13 @@ class Guard:
 
     def _decision(self, state: _State, m: _Compiled, row: tuple) -> Decision:
         code, esc, ov, scores = row
-        cats = [c for c, s, t in zip(CATEGORIES, scores, m.thresholds) if s >= t]
-        score_map = {c: float(s) for c, s in zip(CATEGORIES, scores)}
+        values = scores.tolist()  # one call instead of a numpy scalar per category
+        cats = [c for c, s, t in zip(CATEGORIES, values, m.threshold_list) if s >= t]
+        score_map = dict(zip(CATEGORIES, values))
         o = m.overrides[ov] if ov != _NO_OVERRIDE else None
         help_ = None
         if o is None or o.action != "allow":
-            for c, s, t, h in zip(CATEGORIES, scores, m.thresholds, m.helps):
+            for s, t, h in zip(values, m.threshold_list, m.helps):
                 if h is not None and s >= t:
                     help_ = h
                     break
@@ -421,9 +425,9 @@ class Guard:
         if o is not None:
             reason = f"{o.match} override {o.id!r} ({o.action}, ticket {o.ticket}): {o.reason}"
         elif cats:
-            worst = max(cats, key=lambda c: m.action_codes[CATEGORIES.index(c)])
+            worst = max(cats, key=lambda c: m.action_list[CATEGORIES.index(c)])
             j = CATEGORIES.index(worst)
-            reason = f"{worst} {score_map[worst]:.3f} >= {float(m.thresholds[j]):.3f}: {ACTIONS[code]}"
+            reason = f"{worst} {score_map[worst]:.3f} >= {m.threshold_list[j]:.3f}: {ACTIONS[code]}"
         else:
             reason = "no category reached its threshold"
         return Decision(
