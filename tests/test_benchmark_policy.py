@@ -27,8 +27,11 @@ def test_quick_run_measures_every_system(result) -> None:
         "decide_batch_10k_overrides_vs_score_batch", "decide_batch_20_overrides_vs_score_batch",
         "decide_batch_shipped_vs_score_batch", "zipf_decide_batch_cache_lift", "zipf_decide_cache_lift",
         "zipf_decide_batch_small_cache_lift",
-        "zipf_score_batch_cache_lift",
+        "zipf_score_batch_cache_lift", "zipf_cached_decide_batch_vs_unique", "zipf_cached_score_batch_vs_unique",
+        "zipf_lift_bound_at_hit_rate",
     }
+    h = result["zipf_hit_rate"]["65,536"]
+    assert result["ratios"]["zipf_lift_bound_at_hit_rate"] == round(1 / (1 - h), 2)
 
 
 def test_write_replaces_only_its_block(result, tmp_path) -> None:
