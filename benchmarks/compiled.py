@@ -94,8 +94,8 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
 
     from searchsafe import _speedups
     from searchsafe._classifier import _sigmoid
-    from searchsafe._compiled import _morpheme_bounds
-    from searchsafe._normalize import _qwerty_keeps, normalize
+    from searchsafe._compiled import _morpheme_bounds, _normalize
+    from searchsafe._normalize import _qwerty_keeps
 
     sc = clf._compiled
     clf.score_batch(pool.take("mixed", 100))  # builds this thread's tokenizer calls
@@ -114,10 +114,10 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
         # prepare() with tokenizers that return nothing is the views alone (in the same C loop);
         # with the real ones on the same batch, MeCab's share is the difference.
         c0 = time.process_time()
-        _speedups.prepare(b, None, normalize, _qwerty_keeps, _no_tokens, _no_tokens, _no_tokens)
+        _speedups.prepare(b, None, _normalize, _qwerty_keeps, _no_tokens, _no_tokens, _no_tokens)
         t.append(time.process_time() - c0)
         c0 = time.process_time()
-        items, folded, surfaces = _speedups.prepare(b, None, normalize, _qwerty_keeps, parse_ja, parse_ko,
+        items, folded, surfaces = _speedups.prepare(b, None, _normalize, _qwerty_keeps, parse_ja, parse_ko,
                                                     parse_mixed)
         t.append(max(0.0, time.process_time() - c0 - t[0]))
         c0 = time.process_time()

@@ -21,7 +21,7 @@ import numpy as np
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._lexicon import _BOUNDS, _bounds_of
-from ._normalize import _qwerty_keeps, normalize
+from ._normalize import _qwerty_keeps, normalize_with
 
 try:
     from . import _speedups
@@ -215,7 +215,7 @@ class CompiledScorer:
         if calls is None:
             calls = self._local.calls = self._thread_calls()
         parse_ja, parse_ko, parse_mixed, encode_ids, unk_pieces = calls
-        prepared, folded, surfaces = _speedups.prepare(items, lang, normalize, _qwerty_keeps, parse_ja, parse_ko,
+        prepared, folded, surfaces = _speedups.prepare(items, lang, _normalize, _qwerty_keeps, parse_ja, parse_ko,
                                                        parse_mixed)
         lex = self._lexicon
         if lex is not None:
@@ -236,6 +236,14 @@ class CompiledScorer:
         if live == len(prepared):
             return out, None
         return out, np.fromiter((p is not None for p in prepared), dtype=bool, count=len(prepared))
+
+
+def _normalize(text: str) -> str:
+    """:func:`searchsafe.normalize` composing jamo in C (the same strings; tested against the Python)."""
+    return normalize_with(text, _compose_jamo)
+
+
+_compose_jamo = _speedups.compose_jamo if _speedups is not None else None
 
 
 def _morpheme_bounds(word: str) -> frozenset[int]:

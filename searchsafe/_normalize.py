@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import unicodedata
+from typing import Callable
 
 from ._hangul import compose_jamo, has_loose_jamo, qwerty_to_hangul
 from ._tokenize import _WordTable, is_known_korean
@@ -224,6 +225,11 @@ def normalize(text: str) -> str:
     >>> normalize("자 살 방 법")
     '자살방법'
     """
+    return normalize_with(text, compose_jamo)
+
+
+def normalize_with(text: str, compose: Callable[[str], str]) -> str:
+    """:func:`normalize` with *compose* for :func:`~searchsafe._hangul.compose_jamo` (the compiled path passes its C twin)."""
     text = _squeezed_prefix(text)
     # Rules feed each other (a removed separator lets jamo compose, composed
     # Hangul wedges a separator), so they are applied until nothing changes:
@@ -231,7 +237,7 @@ def normalize(text: str) -> str:
     # queries stop after one or two passes and jamo soup after three at most;
     # the bound only guards against a rule cycle no test has found.
     for _ in range(_MAX_PASSES):
-        out = _normalize_once(text)
+        out = _normalize_once(text, compose)
         if out == text:
             break
         text = out
@@ -241,7 +247,7 @@ def normalize(text: str) -> str:
 _MAX_PASSES = 32
 
 
-def _normalize_once(text: str) -> str:
+def _normalize_once(text: str, compose: Callable[[str], str] = compose_jamo) -> str:
     # NFKC makes blanks of some characters (U+00A0); the other runs squeeze()
     # cuts are cut once at the end of the pass.
     text = _SPACES.sub(" ", _nfkc(text))
@@ -251,7 +257,7 @@ def _normalize_once(text: str) -> str:
     if " " in text:
         text = _SPACED_LETTERS.sub(_join_spaced_letters, text)
     if has_loose_jamo(text):
-        text = compose_jamo(text)
+        text = compose(text)
     for pattern, replacement in _LOOKALIKES:
         text = pattern.sub(replacement, text)
     if _LATIN_WORD.search(text):

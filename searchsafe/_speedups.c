@@ -230,6 +230,136 @@ static PyObject *py_fold_words(PyObject *self, PyObject *arg) { return apply_buf
 static PyObject *py_join_words(PyObject *self, PyObject *arg) { return apply_buf(arg, join_words_buf, "join_words"); }
 
 /* ------------------------------------------------------------------ */
+/* searchsafe._hangul.compose_jamo: loose compatibility jamo composed into
+ * syllables as a two-set keyboard does, after every syllable is decomposed.
+ * Tables are the Python module's, as code points. */
+
+static const Py_UCS4 CHO_CP[19] = {0x3131, 0x3132, 0x3134, 0x3137, 0x3138, 0x3139, 0x3141, 0x3142, 0x3143, 0x3145,
+                                   0x3146, 0x3147, 0x3148, 0x3149, 0x314a, 0x314b, 0x314c, 0x314d, 0x314e};
+/* Finals 1..27 (0 is none). */
+static const Py_UCS4 JONG_CP[28] = {0, 0x3131, 0x3132, 0x3133, 0x3134, 0x3135, 0x3136, 0x3137, 0x3139, 0x313a,
+                                    0x313b, 0x313c, 0x313d, 0x313e, 0x313f, 0x3140, 0x3141, 0x3142, 0x3144, 0x3145,
+                                    0x3146, 0x3147, 0x3148, 0x314a, 0x314b, 0x314c, 0x314d, 0x314e};
+static const Py_UCS4 VOWEL_PAIRS[7][3] = {{0x3157, 0x314f, 0x3158}, {0x3157, 0x3150, 0x3159}, {0x3157, 0x3163, 0x315a},
+                                          {0x315c, 0x3153, 0x315d}, {0x315c, 0x3154, 0x315e}, {0x315c, 0x3163, 0x315f},
+                                          {0x3161, 0x3163, 0x3162}};
+static const Py_UCS4 FINAL_PAIRS[11][3] = {{0x3131, 0x3145, 0x3133}, {0x3134, 0x3148, 0x3135}, {0x3134, 0x314e, 0x3136},
+                                           {0x3139, 0x3131, 0x313a}, {0x3139, 0x3141, 0x313b}, {0x3139, 0x3142, 0x313c},
+                                           {0x3139, 0x3145, 0x313d}, {0x3139, 0x314c, 0x313e}, {0x3139, 0x314d, 0x313f},
+                                           {0x3139, 0x314e, 0x3140}, {0x3142, 0x3145, 0x3144}};
+#define JUNG_FIRST 0x314f
+#define JUNG_LAST 0x3163
+#define SYL_FIRST 0xAC00
+#define SYL_LAST 0xD7A3
+
+static int cho_index(Py_UCS4 c)
+{
+    for (int i = 0; i < 19; i++)
+        if (CHO_CP[i] == c)
+            return i;
+    return -1;
+}
+
+static int jong_index(Py_UCS4 c)
+{
+    for (int i = 1; i < 28; i++)
+        if (JONG_CP[i] == c)
+            return i;
+    return -1;
+}
+
+static int is_vowel(Py_UCS4 c) { return c >= JUNG_FIRST && c <= JUNG_LAST; }
+
+static Py_UCS4 pair_of(const Py_UCS4 (*pairs)[3], int n, Py_UCS4 a, Py_UCS4 b)
+{
+    for (int i = 0; i < n; i++)
+        if (pairs[i][0] == a && pairs[i][1] == b)
+            return pairs[i][2];
+    return 0;
+}
+
+static PyObject *py_compose_jamo(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "compose_jamo() takes a str; got %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t n;
+    Py_UCS4 *text = ucs4_copy(arg, &n);
+    if (text == NULL)
+        return NULL;
+    int loose = 0;
+    for (Py_ssize_t i = 0; i < n && !loose; i++)
+        loose = text[i] >= 0x3131 && text[i] <= 0x3163;
+    if (!loose) {
+        PyMem_Free(text);
+        Py_INCREF(arg);
+        return arg;
+    }
+    /* A syllable decomposes into at most four jamo (a double final splits in two). */
+    Py_UCS4 *seq = PyMem_New(Py_UCS4, 4 * n + 1), *out = PyMem_New(Py_UCS4, 4 * n + 1);
+    if (seq == NULL || out == NULL) {
+        PyMem_Free(text);
+        PyMem_Free(seq);
+        PyMem_Free(out);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = text[i];
+        if (c >= SYL_FIRST && c <= SYL_LAST) {
+            Py_UCS4 code = c - SYL_FIRST, fin = code % 28;
+            seq[m++] = CHO_CP[code / 588];
+            seq[m++] = JUNG_FIRST + (code % 588) / 28;
+            if (fin) {
+                int split = 0;
+                for (int k = 0; k < 11 && !split; k++)
+                    if (FINAL_PAIRS[k][2] == JONG_CP[fin]) {
+                        seq[m++] = FINAL_PAIRS[k][0];
+                        seq[m++] = FINAL_PAIRS[k][1];
+                        split = 1;
+                    }
+                if (!split)
+                    seq[m++] = JONG_CP[fin];
+            }
+        } else {
+            seq[m++] = c;
+        }
+    }
+    PyMem_Free(text);
+    Py_ssize_t i = 0, w = 0;
+    while (i < m) {
+        Py_UCS4 c = seq[i];
+        int ci = cho_index(c);
+        if (ci >= 0 && i + 1 < m && is_vowel(seq[i + 1])) {
+            Py_UCS4 vowel = seq[i + 1], joined;
+            i += 2;
+            if (i < m && (joined = pair_of(VOWEL_PAIRS, 7, vowel, seq[i])) != 0) {
+                vowel = joined;
+                i++;
+            }
+            int fi = 0;
+            if (i < m && jong_index(seq[i]) > 0 && !(i + 1 < m && is_vowel(seq[i + 1]))) {
+                Py_UCS4 fin = seq[i++];
+                if (i < m && (joined = pair_of(FINAL_PAIRS, 11, fin, seq[i])) != 0 && !(i + 1 < m && is_vowel(seq[i + 1]))) {
+                    fin = joined;
+                    i++;
+                }
+                fi = jong_index(fin);
+            }
+            out[w++] = SYL_FIRST + ((Py_UCS4)ci * 21 + (vowel - JUNG_FIRST)) * 28 + (Py_UCS4)fi;
+        } else {
+            out[w++] = c;
+            i++;
+        }
+    }
+    PyMem_Free(seq);
+    PyObject *res = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, w);
+    PyMem_Free(out);
+    return res;
+}
+
+/* ------------------------------------------------------------------ */
 /* Language detection (_lang.py).                                      */
 
 static PyObject *LANG_STR[4]; /* "ja", "ko", "mixed", "other" */
@@ -1863,6 +1993,7 @@ static PyMethodDef methods[] = {
     {"crc32", py_crc32, METH_O, "CRC-32 of a str's UTF-8 (equals zlib.crc32(s.encode()))."},
     {"fold_words", py_fold_words, METH_O, "searchsafe._normalize.fold_words in C."},
     {"join_words", py_join_words, METH_O, "searchsafe._normalize.join_words in C."},
+    {"compose_jamo", py_compose_jamo, METH_O, "searchsafe._hangul.compose_jamo in C."},
     {"detect_language", py_detect_language, METH_O, "searchsafe.detect_language in C."},
     {"is_normal", py_is_normal, METH_O, "True only if normalize(text) == text (may be False when it is)."},
     {"prepare", py_prepare, METH_VARARGS, "The text views and tokens of a batch, ready for logits()."},

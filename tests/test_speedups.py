@@ -90,6 +90,46 @@ def test_text_views_equal_the_python_functions_on_any_text(text: str) -> None:
     assert sp.views(text, normalize, _qwerty_keeps)[0] == surface
 
 
+COMPOSE_CASES = [
+    ("ㅈㅏㅅㅏㄹ", "자살"), ("자ㅅㅏㄹ", "자살"), ("ㅋㅋㅋ", "ㅋㅋㅋ"), ("닮았네ㅋㅋㅋ", "닮았넼ㅋㅋ"), ("ㄷㅏㄺ", "닭"),
+    ("ㅂㅏㄹㅂ", "밟"), ("값ㅅ", "값ㅅ"), ("ㄱㅗㅏㄴ", "관"), ("ㅗㅏ", "ㅗㅏ"), ("ㅇㅡㅣㅅㅏ", "의사"), ("abc", "abc"), ("", ""),
+    ("\ud800ㄱㅏ", "\ud800가"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), COMPOSE_CASES)
+def test_compose_jamo_in_c_table(text: str, expected: str) -> None:
+    from searchsafe._hangul import compose_jamo
+
+    assert sp.compose_jamo(text) == compose_jamo(text) == expected
+
+
+_jamo_soup = st.text(alphabet=st.sampled_from(
+    [chr(c) for c in range(0x3131, 0x3164)] + list("가각갃값닭밟의관왜 ㅋa1") + [chr(0xD7A3), chr(0xAC00)]), max_size=24)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(_jamo_soup, tricky_text))
+def test_compose_jamo_in_c_equals_python(text: str) -> None:
+    from searchsafe._hangul import compose_jamo
+
+    assert sp.compose_jamo(text) == compose_jamo(text)
+
+
+def test_compose_jamo_in_c_equals_python_on_every_query_of_data() -> None:
+    from searchsafe._hangul import compose_jamo, has_loose_jamo
+
+    texts = [q for q in _data_queries() if has_loose_jamo(q)]
+    assert len(texts) > 1000
+    assert [q for q in texts if sp.compose_jamo(q) != compose_jamo(q)] == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_jamo_soup, tricky_text))
+def test_the_compiled_paths_normalize_equals_normalize(text: str) -> None:
+    assert _compiled._normalize(text) == normalize(text)
+
+
 @settings(max_examples=400, deadline=None)
 @given(tricky_text)
 def test_the_pre_check_never_passes_text_normalize_would_change(text: str) -> None:
@@ -338,6 +378,8 @@ def test_logits_refuses_malformed_input(fast: Classifier) -> None:
         sp.logits(out, [("ja", "a", "a", ["\ud800"], None, None)], s._row_of, s._weights, s._bias, None, s._cfg)
     with pytest.raises(TypeError, match="^fold_words\\(\\) takes a str; got int$"):
         sp.fold_words(3)
+    with pytest.raises(TypeError, match="^compose_jamo\\(\\) takes a str; got bytes$"):
+        sp.compose_jamo(b"x")
     with pytest.raises(ValueError, match="^pieces must hold one entry per non-empty item$"):
         sp.logits(out, [("ja", "a", "a", [])], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg, pieces=[])
 
