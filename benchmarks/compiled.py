@@ -346,7 +346,13 @@ def run(quick: bool = False) -> dict[str, Any]:
         # same work: on two halves of the pool, the half with more first-seen words was
         # slower whatever its thread count (a run once showed 2 threads 2.8x faster on 2 cores).
         clf.score_batch(tq)
-        res["threads_wall_qps"][name] = {"1": _threads(clf, tq, 1), "2": _threads(clf, tq, 2)}
+        # Wall time on a shared machine: the best of interleaved runs is the one whose second
+        # core was least taken by others (single runs gave 0.6x to 1.05x on one afternoon).
+        best = {"1": 0.0, "2": 0.0}
+        for _ in range(reps):
+            for k in best:
+                best[k] = max(best[k], _threads(clf, tq, int(k)))
+        res["threads_wall_qps"][name] = best
 
     C.log("compiled: per-word token table against whole-query parses")
     res["word_cache"] = _word_cache(fast, pool.take("mixed", cfg["cache_n"]), reps)
@@ -417,7 +423,7 @@ def tables(res: dict[str, Any]) -> str:
             C.markdown_table(["path", "CPU p50", "CPU p99", "CPU p99.9", "wall p50", "wall p99", "wall p99.9"], rows),
             ""]
     th = res["threads_wall_qps"]
-    out += ["Threads on the 2 cores, wall-clock queries/s, batches of 500, the same queries for both (their words already in MeCab's table, so the two runs do the same work):", "",
+    out += ["Threads on the 2 cores, wall-clock queries/s, batches of 500, the same queries for both (their words already in MeCab's table, so the two runs do the same work), best of interleaved runs:", "",
             C.markdown_table(["path", "1 thread", "2 threads", "2 ÷ 1"],
                              [(k, C.fmt_int(v["1"]), C.fmt_int(v["2"]), round(v["2"] / v["1"], 2))
                               for k, v in th.items()]),
