@@ -93,7 +93,6 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
     """
 
     from searchsafe import _speedups
-    from searchsafe._classifier import _sigmoid
     from searchsafe._compiled import _morpheme_bounds, _normalize
     from searchsafe._normalize import _qwerty_keeps
 
@@ -104,7 +103,7 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
              "MeCab (through the per-word table)" if clf._extractor.config.morph_unit == "word"
              else "MeCab (one parse per query)",
              "lexicon (C trie; Python for a term inside a word)", "sentencepiece (one direct call per text)",
-             "C features + hashing + gather + sum", "calibration (numpy sigmoid)"]
+             "C features + hashing + gather + sum + sigmoid"]
     best = {k: float("inf") for k in names + ["score_batch"]}
     for _ in range(repeats):
         a = pool.take("mixed", n)
@@ -131,10 +130,7 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
         out = np.empty((len(items), len(clf.categories)), np.float32)
         c0 = time.process_time()
         _speedups.logits(out, items, sc._row_of, sc._weights, sc._bias, sc._piece_rows, sc._cfg, pieces=pieces,
-                         extra=hits, unk_id=sc._unk, unk_pieces=unk_pieces)
-        t.append(time.process_time() - c0)
-        c0 = time.process_time()
-        _sigmoid(out)
+                         extra=hits, unk_id=sc._unk, unk_pieces=unk_pieces, sigmoid=True)
         t.append(time.process_time() - c0)
         for k, v in zip(names, t):
             best[k] = min(best[k], v)

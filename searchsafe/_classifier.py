@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import warnings
 import zlib
@@ -31,11 +32,17 @@ _SLICE = 64
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    # Both scoring paths end here, on the same contiguous logits, so numpy's
-    # exp (whose float32 results depend on the CPU's SIMD path) is shared too.
-    # A steep calibration can push exp() past float32's range; the limit (0 or 1) is the right answer.
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-logits))
+    """Calibrated probabilities of float32 logits, as float32: ``1 / (1 + exp(-x))`` in double.
+
+    ``math.exp`` is the C library's ``exp``, which the compiled path calls on
+    the same doubles, so both paths give the same bits; numpy's own float32
+    ``exp`` would not (its result depends on the CPU's SIMD path). Below -700
+    the double result rounds to 0 in float32, and ``math.exp`` would overflow.
+    """
+    values = logits.ravel().tolist()
+    exp = math.exp
+    probs = [0.0 if x < -700.0 else 1.0 / (1.0 + exp(-x)) for x in values]
+    return np.array(probs, dtype=np.float64).astype(np.float32).reshape(logits.shape)
 
 
 class Classifier:
@@ -132,13 +139,7 @@ class Classifier:
 
     def _scores(self, items: list[str | None], lang: str | None) -> np.ndarray:
         if self._compiled is not None:
-            logits, nonempty = self._compiled.logits(items, lang)
-            if nonempty is None:
-                return _sigmoid(logits)
-            out = np.zeros(logits.shape, dtype=np.float32)
-            if nonempty.any():
-                out[nonempty] = _sigmoid(logits[nonempty])
-            return out
+            return self._compiled.probabilities(items, lang)
         n, k = len(items), len(self.categories)
         out = np.zeros((n, k), dtype=np.float32)
         pending: list[list[str]] = []

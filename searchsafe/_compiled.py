@@ -203,6 +203,10 @@ class CompiledScorer:
             return None, None
         return _ids_encoder(sp), partial(sp.encode, out_type=str)
 
+    def probabilities(self, items: list[str | None], lang: str | None) -> np.ndarray:
+        """Calibrated probabilities, (n, k) float32, 0.0 for empty queries: the sigmoid runs in the C loop."""
+        return self._run(items, lang, None, True)[0]
+
     def logits(self, items: list[str | None], lang: str | None, extra: Sequence[list[str] | None] | None = None
                ) -> tuple[np.ndarray, np.ndarray | None]:
         """``(logits, nonempty)``: an (n, k) float32 array (-inf rows for empty queries) and a bool
@@ -211,6 +215,10 @@ class CompiledScorer:
         *extra*, if given, holds per query a list of further feature strings
         (namespace prefix included), hashed and summed after all others.
         """
+        return self._run(items, lang, extra, False)
+
+    def _run(self, items: list[str | None], lang: str | None, extra: Sequence[list[str] | None] | None,
+             sigmoid: bool) -> tuple[np.ndarray, np.ndarray | None]:
         calls = getattr(self._local, "calls", None)
         if calls is None:
             calls = self._local.calls = self._thread_calls()
@@ -231,9 +239,9 @@ class CompiledScorer:
         live = _speedups.logits(
             out, prepared, self._row_of, self._weights, self._bias, self._piece_rows, self._cfg,
             pieces=pieces, extra=None if extra is None else list(extra), unk_id=self._unk,
-            unk_pieces=unk_pieces,
+            unk_pieces=unk_pieces, sigmoid=sigmoid,
         )
-        if live == len(prepared):
+        if sigmoid or live == len(prepared):
             return out, None
         return out, np.fromiter((p is not None for p in prepared), dtype=bool, count=len(prepared))
 

@@ -1217,16 +1217,27 @@ static int get_buffer(PyObject *obj, Py_buffer *b, const char *fmt, int ndim, in
  * item[5]), unk_id and unk_pieces (called with the folded text when a piece
  * list holds unk_id, returning the pieces as str). Returns how many items
  * were non-empty. */
+/* searchsafe._classifier._sigmoid for one float32 logit: in double, through
+ * the C library's exp (which math.exp calls too), then rounded to float32.
+ * exp(710) and beyond is inf here and 1 / (1 + inf) is 0, the limit the
+ * Python side writes for any logit below -700 (whose result rounds to 0 in
+ * float32 either way). */
+static float sigmoid_of(float logit)
+{
+    return (float)(1.0 / (1.0 + exp(-(double)logit)));
+}
+
 static PyObject *py_logits(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *out_obj, *items, *row_of_obj, *w_obj, *bias_obj, *piece_obj, *cfg_obj;
     PyObject *pieces_arg = Py_None, *extra_arg = Py_None, *unk_fn = Py_None;
     long unk_id = -1;
+    int sigmoid = 0;
     static char *kwlist[] = {"out", "items", "row_of", "weights", "bias", "piece_rows", "config",
-                             "pieces", "extra", "unk_id", "unk_pieces", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO|OOlO:logits", kwlist, &out_obj, &items, &row_of_obj,
+                             "pieces", "extra", "unk_id", "unk_pieces", "sigmoid", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO|OOlOp:logits", kwlist, &out_obj, &items, &row_of_obj,
                                      &w_obj, &bias_obj, &piece_obj, &cfg_obj, &pieces_arg, &extra_arg, &unk_id,
-                                     &unk_fn))
+                                     &unk_fn, &sigmoid))
         return NULL;
     if ((pieces_arg != Py_None && !PyList_Check(pieces_arg)) || (extra_arg != Py_None && !PyList_Check(extra_arg))) {
         PyErr_SetString(PyExc_TypeError, "pieces and extra must be None or lists");
@@ -1433,7 +1444,7 @@ static PyObject *py_logits(PyObject *self, PyObject *args, PyObject *kwargs)
         float *o = out + i * k;
         if (job->empty) {
             for (int c = 0; c < k; c++)
-                o[c] = -INFINITY;
+                o[c] = sigmoid ? 0.0f : -INFINITY;
             continue;
         }
         rows.len = 0;
@@ -1471,6 +1482,9 @@ static PyObject *py_logits(PyObject *self, PyObject *args, PyObject *kwargs)
             for (int c = 0; c < k; c++)
                 o[c] = sum[c] + bias[c];
         }
+        if (sigmoid)
+            for (int c = 0; c < k; c++)
+                o[c] = sigmoid_of(o[c]);
     }
     Py_END_ALLOW_THREADS
     if (failed == 1) {

@@ -597,3 +597,56 @@ def test_morpheme_bounds_folding_in_c_equal_python_on_any_word(text: str) -> Non
 
     for word in normalize(text).split():
         assert _bounds_of(word, fold=sp.fold_words) == _bounds_of(word)
+
+
+@pytest.fixture(scope="module")
+def zero_weights(fast: Classifier) -> np.ndarray:
+    return np.zeros_like(fast._compiled._weights)
+
+
+SIGMOID_CASES = [0.0, 1.0, -1.0, 15.5, -15.5, 88.7, -88.7, 89.0, -89.0, 103.9, -103.9, 700.0, -699.9, -700.0,
+                 -709.7, -709.8, -1e30, 1e30, 3.4e38, -3.4e38]
+
+
+def _c_sigmoid(fast: Classifier, zero_weights: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    # With every weight 0 a query's logit is the bias, so the bias carries the logits to test.
+    s = fast._compiled
+    out = np.empty((1, s._k), np.float32)
+    sp.logits(out, [("ja", "a", "a", [])], s._row_of, zero_weights, logits, s._piece_rows, s._cfg, sigmoid=True)
+    return out[0]
+
+
+@pytest.mark.parametrize("x", SIGMOID_CASES)
+def test_the_c_sigmoid_equals_the_python_one(fast: Classifier, zero_weights: np.ndarray, x: float) -> None:
+    from searchsafe._classifier import _sigmoid
+
+    logits = np.full(fast._compiled._k, x, np.float32)
+    assert same_bits(_c_sigmoid(fast, zero_weights, logits), _sigmoid(logits))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=8, max_size=8))
+def test_the_c_sigmoid_equals_the_python_one_on_any_logits(fast: Classifier, zero_weights: np.ndarray,
+                                                          values: list[float]) -> None:
+    from searchsafe._classifier import _sigmoid
+
+    logits = np.array(values[: fast._compiled._k], np.float32)
+    assert same_bits(_c_sigmoid(fast, zero_weights, logits), _sigmoid(logits))
+
+
+@pytest.mark.parametrize(("x", "expected"), [(0.0, 0.5), (-1000.0, 0.0), (1000.0, 1.0), (-700.5, 0.0),
+                                             (np.log(3.0), 0.75)])
+def test_sigmoid_table(x: float, expected: float) -> None:
+    from searchsafe._classifier import _sigmoid
+
+    assert _sigmoid(np.array([[x]], np.float32)).tolist() == [[pytest.approx(expected, abs=1e-7)]]
+
+
+def test_probabilities_are_the_sigmoid_of_the_logits_and_zero_for_empty_queries(fast: Classifier) -> None:
+    from searchsafe._classifier import _sigmoid
+
+    queries = ["猫 飼い方", "", "자살 방법", None, "!!!"]
+    logits, nonempty = fast._compiled.logits(queries, None)
+    probs = fast._compiled.probabilities(queries, None)
+    assert nonempty.tolist() == [True, False, True, False, False]
+    assert same_bits(probs[nonempty], _sigmoid(logits[nonempty])) and not probs[~nonempty].any()
