@@ -93,7 +93,7 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
     """
 
     from searchsafe import _speedups
-    from searchsafe._compiled import _morpheme_bounds, _normalize
+    from searchsafe._compiled import _normalize
     from searchsafe._normalize import _qwerty_keeps
 
     sc = clf._compiled
@@ -120,7 +120,7 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
                                                     parse_mixed)
         t.append(max(0.0, time.process_time() - c0 - t[0]))
         c0 = time.process_time()
-        hits, left = _speedups.lexicon_hits(sc._lexicon_table, items, sc._morpheme, surfaces, _morpheme_bounds)
+        hits, left = _speedups.lexicon_hits(sc._lexicon_table, items, sc._morpheme, surfaces, sc._bounds)
         for i in left:
             hits[i] = sc._lexicon(items[i][1], surfaces[i])
         t.append(time.process_time() - c0)

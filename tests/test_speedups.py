@@ -650,3 +650,36 @@ def test_probabilities_are_the_sigmoid_of_the_logits_and_zero_for_empty_queries(
     probs = fast._compiled.probabilities(queries, None)
     assert nonempty.tolist() == [True, False, True, False, False]
     assert same_bits(probs[nonempty], _sigmoid(logits[nonempty])) and not probs[~nonempty].any()
+
+
+def test_morpheme_bounds_from_the_korean_word_table_equal_a_fresh_parse_on_every_hangul_word_of_data(
+        fast: Classifier) -> None:
+    from searchsafe._lang import _HANGUL
+    from searchsafe._lexicon import _bounds_of
+
+    parse = fast._extractor._ko.word_spec()[1]  # what the word table stores: mecab-ko-dic's surfaces
+    words = sorted({w for q in _data_queries() for w in normalize(q).split() if _HANGUL.search(w)})
+    assert len(words) > 10_000
+    differ = [w for w in words if _bounds_of(w, fold=sp.fold_words, korean_pieces=parse) != _bounds_of(w)]
+    assert differ == []
+
+
+def test_the_compiled_bounds_of_a_korean_word_the_table_holds_equal_pythons(fast: Classifier) -> None:
+    from searchsafe._lexicon import _bounds_of
+
+    table = fast._extractor._ko._word_raw
+    word = "펠라가너무좋아요"  # a lexicon term inside a word: scoring asks for its bounds
+    assert table.peek(word) is None
+    fast.score_batch([word])
+    assert table.peek(word) is not None
+    assert fast._compiled._bounds(word) == _bounds_of(word) != frozenset()
+
+
+def test_word_table_peek_neither_computes_nor_stores() -> None:
+    from searchsafe._tokenize import _WordTable
+
+    t = _WordTable(2)
+    assert t.peek("a") is None and t.get("a", str.upper) == "A" and t.peek("a") == "A"
+    t.get("b", str.upper)
+    t.get("c", str.upper)  # the young generation was full: a and b are old now
+    assert t.peek("a") == "A" and t.peek("z") is None and t.peek("z") is None
