@@ -170,6 +170,17 @@ static Py_UCS4 *ucs4_copy(PyObject *s, Py_ssize_t *len)
     return buf;
 }
 
+/* A str argument of one of the str -> str functions, as UCS-4 (free with
+ * PyMem_Free), or NULL with TypeError naming the function. */
+static Py_UCS4 *str_arg_ucs4(PyObject *arg, const char *name, Py_ssize_t *len)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes a str; got %.100s", name, Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    return ucs4_copy(arg, len);
+}
+
 /* fold_words on a buffer, in place; returns the new length. */
 static Py_ssize_t fold_words_buf(Py_UCS4 *s, Py_ssize_t n)
 {
@@ -212,12 +223,8 @@ static Py_ssize_t join_words_buf(Py_UCS4 *s, Py_ssize_t n)
 
 static PyObject *apply_buf(PyObject *arg, Py_ssize_t (*fn)(Py_UCS4 *, Py_ssize_t), const char *name)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "%s() takes a str; got %.100s", name, Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
     Py_ssize_t n;
-    Py_UCS4 *buf = ucs4_copy(arg, &n);
+    Py_UCS4 *buf = str_arg_ucs4(arg, name, &n);
     if (buf == NULL)
         return NULL;
     n = fn(buf, n);
@@ -280,12 +287,8 @@ static Py_UCS4 pair_of(const Py_UCS4 (*pairs)[3], int n, Py_UCS4 a, Py_UCS4 b)
 
 static PyObject *py_compose_jamo(PyObject *self, PyObject *arg)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "compose_jamo() takes a str; got %.100s", Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
     Py_ssize_t n;
-    Py_UCS4 *text = ucs4_copy(arg, &n);
+    Py_UCS4 *text = str_arg_ucs4(arg, "compose_jamo", &n);
     if (text == NULL)
         return NULL;
     int loose = 0;
@@ -386,12 +389,8 @@ static int detect_buf(const Py_UCS4 *s, Py_ssize_t n)
 
 static PyObject *py_detect_language(PyObject *self, PyObject *arg)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "detect_language() takes a str; got %.100s", Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
     Py_ssize_t n;
-    Py_UCS4 *buf = ucs4_copy(arg, &n);
+    Py_UCS4 *buf = str_arg_ucs4(arg, "detect_language", &n);
     if (buf == NULL)
         return NULL;
     int lang = detect_buf(buf, n);
