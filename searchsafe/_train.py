@@ -14,6 +14,7 @@ import math
 import os
 import re
 import warnings
+from pathlib import Path
 from importlib import metadata
 from typing import Any, Iterable, Sequence
 
@@ -163,6 +164,15 @@ def prevalence_weights(Y: np.ndarray, prevalence: float | None) -> np.ndarray | 
     w = np.ones(len(Y))
     w[~harmful] = n_h * (1.0 - prevalence) / (prevalence * n_b)
     return w
+
+
+def _portable_path(path: str | os.PathLike[str]) -> str:
+    """*path* relative to the working directory when it lies inside it (what a committed
+    manifest should say: ``data/lexicons``, not the build machine's home), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return os.fspath(path)
 
 
 def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
@@ -683,6 +693,6 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         # The terms themselves are in lexicon.tsv; the manifest says where they came from.
         lex = self.lexicon
         extra["training"]["estimator"]["lexicon"] = (
-            None if lex is None else os.fspath(lex) if isinstance(lex, (str, os.PathLike))
+            None if lex is None else _portable_path(lex) if isinstance(lex, (str, os.PathLike))
             else f"{len(self.lexicon_ or ())} entries")
         return write_model(self.to_model_data(), path, extra)

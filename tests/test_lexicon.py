@@ -135,7 +135,9 @@ def test_the_model_carries_its_lexicon(lexicon_model: Path) -> None:
     manifest = json.loads((lexicon_model / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["features"]["lexicon"] is True
     assert "lexicon.tsv" in manifest["files"]
-    assert manifest["training"]["estimator"]["lexicon"] == str(LEXICONS)
+    # Relative to the working directory when the lexicon lies inside it (pytest runs from the checkout).
+    recorded = manifest["training"]["estimator"]["lexicon"]
+    assert recorded in ("data/lexicons", str(LEXICONS)) and (Path.cwd() / recorded).resolve() == LEXICONS.resolve()
     assert (lexicon_model / "lexicon.tsv").read_bytes() == lexicon_tsv(read_lexicon_dir(LEXICONS))
 
 
@@ -201,6 +203,20 @@ def test_cli_train_lexicon_errors(tmp_path: Path, capsys) -> None:
     assert main(["train", str(data), "--out", str(tmp_path / "m"), "--lexicon", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.strip().endswith(
         f"--lexicon: {tmp_path / 'none'}: not a lexicon directory (expected <lang>/<category>.tsv files)")
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_the_manifest_names_a_lexicon_inside_the_working_directory_relatively(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inside: bool) -> None:
+    d = _lexicon_dir(tmp_path / "work", "kind\ttext\tlabels\talone\tnote\nterm\t爆弾魔\tviolence\t1\t\n", "violence.tsv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path / "work" if inside else elsewhere)
+    est = QueryClassifier(categories=["violence"], lexicon=d, hash_bits=12, sentencepiece_vocab_size=0, C=1.0)
+    est.fit(["爆弾魔 募集", "猫 飼い方", "爆弾魔 事件", "東京 天気"] * 5, [["violence"], [], ["violence"], []] * 5)
+    manifest = json.loads((est.save(tmp_path / "m") / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["training"]["estimator"]["lexicon"] == (d.relative_to(tmp_path / "work").as_posix() if inside
+                                                            else str(d))
 
 
 def test_a_model_of_some_categories_reads_a_lexicon_that_labels_others(tmp_path: Path) -> None:
