@@ -248,8 +248,13 @@ class CompiledScorer:
 
 
 def _normalize(text: str) -> str:
-    """:func:`searchsafe.normalize` composing jamo in C (the same strings; tested against the Python)."""
-    return normalize_with(text, _compose_jamo)
+    """:func:`searchsafe.normalize` composing jamo in C and stopping once the C pre-check
+    accepts a pass's result (the same strings; tested against the Python)."""
+    return normalize_with(text, _compose_jamo, _settled)
+
+
+def _settled(text: str) -> bool:
+    return _speedups.is_normal(text, _qwerty_keeps)
 
 
 _compose_jamo = _speedups.compose_jamo if _speedups is not None else None

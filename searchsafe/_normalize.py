@@ -228,8 +228,13 @@ def normalize(text: str) -> str:
     return normalize_with(text, compose_jamo)
 
 
-def normalize_with(text: str, compose: Callable[[str], str]) -> str:
-    """:func:`normalize` with *compose* for :func:`~searchsafe._hangul.compose_jamo` (the compiled path passes its C twin)."""
+def normalize_with(text: str, compose: Callable[[str], str], settled: Callable[[str], bool] | None = None) -> str:
+    """:func:`normalize` with *compose* for :func:`~searchsafe._hangul.compose_jamo` (the compiled path passes its C twin).
+
+    *settled(text)*, if given, may answer True only for a text normalize()
+    leaves unchanged (the compiled pre-check): a pass whose result it accepts
+    is the last, saving the pass that would only confirm it.
+    """
     text = _squeezed_prefix(text)
     # Rules feed each other (a removed separator lets jamo compose, composed
     # Hangul wedges a separator), so they are applied until nothing changes:
@@ -241,6 +246,10 @@ def normalize_with(text: str, compose: Callable[[str], str]) -> str:
         if out == text:
             break
         text = out
+        # normalize(out) == out means out is a fixed point of _normalize_once:
+        # the next pass could only return it unchanged.
+        if settled is not None and settled(text):
+            break
     return text
 
 

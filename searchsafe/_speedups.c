@@ -525,18 +525,24 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
     return 1;
 }
 
-static PyObject *py_is_normal(PyObject *self, PyObject *arg)
+/* is_normal(text, latin_ok=None): the pre-check alone (see is_normal_buf). */
+static PyObject *py_is_normal(PyObject *self, PyObject *args)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "is_normal() takes a str; got %.100s", Py_TYPE(arg)->tp_name);
+    PyObject *arg, *latin_ok = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O:is_normal", &arg, &latin_ok))
+        return NULL;
+    if (latin_ok != Py_None && !PyCallable_Check(latin_ok)) {
+        PyErr_SetString(PyExc_TypeError, "is_normal: latin_ok must be None or callable");
         return NULL;
     }
     Py_ssize_t n;
-    Py_UCS4 *buf = ucs4_copy(arg, &n);
+    Py_UCS4 *buf = str_arg_ucs4(arg, "is_normal", &n);
     if (buf == NULL)
         return NULL;
-    int ok = is_normal_buf(buf, n, NULL);
+    int ok = is_normal_buf(buf, n, latin_ok == Py_None ? NULL : latin_ok);
     PyMem_Free(buf);
+    if (ok < 0)
+        return NULL;
     return PyBool_FromLong(ok);
 }
 
@@ -2008,7 +2014,8 @@ static PyMethodDef methods[] = {
     {"join_words", py_join_words, METH_O, "searchsafe._normalize.join_words in C."},
     {"compose_jamo", py_compose_jamo, METH_O, "searchsafe._hangul.compose_jamo in C."},
     {"detect_language", py_detect_language, METH_O, "searchsafe.detect_language in C."},
-    {"is_normal", py_is_normal, METH_O, "True only if normalize(text) == text (may be False when it is)."},
+    {"is_normal", py_is_normal, METH_VARARGS,
+     "is_normal(text, latin_ok=None): True only if normalize(text) == text (may be False when it is)."},
     {"prepare", py_prepare, METH_VARARGS, "The text views and tokens of a batch, ready for logits()."},
     {"views", py_views, METH_VARARGS, "views(query, normalize) -> (surface, folded_words, folded, lang)."},
     {"reduceat_sum", py_reduceat_sum, METH_VARARGS, "Sum of rows of a float32 matrix in np.add.reduceat's order."},

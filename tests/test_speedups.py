@@ -130,6 +130,26 @@ def test_the_compiled_paths_normalize_equals_normalize(text: str) -> None:
     assert _compiled._normalize(text) == normalize(text)
 
 
+def test_the_compiled_paths_normalize_equals_normalize_on_every_query_of_data() -> None:
+    queries = _data_queries()
+    assert [q for q in queries if _compiled._normalize(q) != normalize(q)] == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(tricky_text, st.text(alphabet=list("dkssudwktkfDKSSUD qkqhvhrfur Official髭男dism"), max_size=24)))
+def test_the_pre_check_with_the_qwerty_rule_never_passes_text_normalize_would_change(text: str) -> None:
+    if sp.is_normal(text, _qwerty_keeps):
+        assert normalize(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [("dkssud", False), ("official", True), ("abc def", True),
+                                                ("Official", False), ("tv 名前", True)])
+def test_the_pre_check_with_the_qwerty_rule_table(text: str, expected: bool) -> None:
+    assert sp.is_normal(text, _qwerty_keeps) is expected
+    assert sp.is_normal(text) is (expected and not any(len(w) >= 3 and w.isascii() and w.isalpha()
+                                                       for w in text.split()))
+
+
 @settings(max_examples=400, deadline=None)
 @given(tricky_text)
 def test_the_pre_check_never_passes_text_normalize_would_change(text: str) -> None:
@@ -380,6 +400,10 @@ def test_logits_refuses_malformed_input(fast: Classifier) -> None:
         sp.fold_words(3)
     with pytest.raises(TypeError, match="^compose_jamo\\(\\) takes a str; got bytes$"):
         sp.compose_jamo(b"x")
+    with pytest.raises(TypeError, match="^is_normal\\(\\) takes a str; got int$"):
+        sp.is_normal(3)
+    with pytest.raises(TypeError, match="^is_normal: latin_ok must be None or callable$"):
+        sp.is_normal("abc def", 3)
     with pytest.raises(ValueError, match="^pieces must hold one entry per non-empty item$"):
         sp.logits(out, [("ja", "a", "a", [])], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg, pieces=[])
 
