@@ -2,12 +2,13 @@
 
     python benchmarks/compiled.py            # full (a few minutes: trains fastText and TF-IDF peers)
     python benchmarks/compiled.py --quick    # seconds, small samples
-    python benchmarks/compiled.py --json benchmarks/compiled.json
+    python benchmarks/compiled.py --json FILE
 
 Every timed query is new to the process (``QueryPool``). Times are CPU time
-of this process on one core unless a column says wall; each figure is the
+of this process on one core unless a column says wall; each throughput is the
 best of the repeats (the machine is shared, so the best run is the one least
-disturbed), and every ratio compares numbers measured in this same run.
+disturbed), each latency percentile the median of the repeats' passes, and
+every ratio compares numbers measured in this same run.
 
 The floor is what the tokenizers alone cost on the same queries: MeCab
 through fugashi (one call per query, the output format searchsafe reads)
@@ -71,6 +72,11 @@ def _latencies(fn: Callable[[str], Any], queries: Sequence[str]) -> dict[str, fl
         for q in (50, 99, 99.9):
             out[f"{name}_p{q:g}_us"] = round(float(np.percentile(v, q)), 2)
     return out
+
+
+def _median_latencies(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each percentile's median over runs: on a shared machine one disturbed pass can double a p99."""
+    return {k: round(float(np.median([r[k] for r in runs])), 2) for k in runs[0]}
 
 
 def _tokenizer_parts(clf):
@@ -194,7 +200,7 @@ def _floor(clf, queries: list[str], repeats: int) -> dict[str, float]:
     mecab_lat = {}
     for lang, ss in one.items():
         p = parse[lang]
-        mecab_lat[lang] = _latencies(p, ss[:5000])
+        mecab_lat[lang] = _median_latencies([_latencies(p, ss[:5000]) for _ in range(repeats)])
     return {"mecab_us": _per_q(mecab, n), "sentencepiece_us": _per_q(spt, n),
             "floor_us": _per_q(mecab + spt, n), "mecab_by_lang_us": by_lang, "mecab_latency": mecab_lat,
             "surfaces": {lang: ss for lang, ss in one.items()}}
@@ -328,11 +334,15 @@ def run(quick: bool = False) -> dict[str, Any]:
     res["floor"]["floor_qps"] = round(1e6 / floor["floor_us"], 1)
 
     C.log("compiled: single-query latency")
-    lat_q = pool.take("mixed", cfg["latency_n"])
-    for q in lat_q[:50]:
+    for q in pool.take("mixed", 50):
         fast.score(q)
-    res["latency"] = {"searchsafe compiled": _latencies(fast.score, lat_q),
-                      "searchsafe python": _latencies(pure.score, pool.take("mixed", cfg["latency_n"] // 4))}
+    # Fresh queries for every pass (a repeated query would meet MeCab's word table warm).
+    res["latency"] = {
+        "searchsafe compiled": _median_latencies(
+            [_latencies(fast.score, pool.take("mixed", cfg["latency_n"])) for _ in range(reps)]),
+        "searchsafe python": _median_latencies(
+            [_latencies(pure.score, pool.take("mixed", cfg["latency_n"] // 4)) for _ in range(reps)]),
+    }
 
     C.log("compiled: threads")
     res["threads_wall_qps"] = {}
@@ -415,7 +425,8 @@ def tables(res: dict[str, Any]) -> str:
             for name, v in lat.items()]
     cols = [f"{kind}_p{q}_us" for kind in ("cpu", "wall") for q in ("50", "99", "99.9")]
     rows += [(f"MeCab parse alone, {lg}", *(v[c] for c in cols)) for lg, v in fl["mecab_latency"].items()]
-    out += ["Single-query latency, `Classifier.score(query)`, µs:", "",
+    out += ["Single-query latency, `Classifier.score(query)`, µs (each percentile the median of "
+            f"{res['config']['repeats']} passes over fresh queries):", "",
             C.markdown_table(["path", "CPU p50", "CPU p99", "CPU p99.9", "wall p50", "wall p99", "wall p99.9"], rows),
             ""]
     th = res["threads_wall_qps"]
