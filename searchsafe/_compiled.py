@@ -21,6 +21,7 @@ import numpy as np
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._lexicon import _BOUNDS, _bounds_of
+from ._tokenize import surfaces_of
 from ._normalize import _qwerty_keeps, normalize_with
 
 try:
@@ -263,12 +264,22 @@ _compose_jamo = _speedups.compose_jamo if _speedups is not None else None
 def _bounds_function(extractor: FeatureExtractor) -> Any:
     """:func:`searchsafe._lexicon.morpheme_bounds` for this model's compiled path: same table, same sets.
 
-    MeCab's pieces are folded in C, and a Hangul word that the mecab-ko-dic
-    word table has already parsed (its output is the surfaces) is not parsed again.
+    MeCab's pieces are folded in C, and a word that the word table of the
+    dictionary the bounds need (mecab-ko-dic for Hangul, ipadic otherwise) has
+    already parsed is not parsed again: the table's output holds the surfaces.
     """
-    ko = extractor._ko
-    table = ko._word_raw if ko.name == "mecab-ko-dic" and extractor.config.morph_unit == "word" else None
-    compute = partial(_bounds_of, fold=_speedups.fold_words, korean_pieces=None if table is None else table.peek)
+    per_word = extractor.config.morph_unit == "word"
+    tables = {
+        True: extractor._ko._word_raw if per_word and extractor._ko.name == "mecab-ko-dic" else None,
+        False: extractor._ja._word_raw if per_word and extractor._ja.name == "ipadic" else None,
+    }
+
+    def parsed(word: str, korean: bool) -> str | None:
+        table = tables[korean]
+        raw = None if table is None else table.peek(word)
+        return None if raw is None else surfaces_of(raw)
+
+    compute = partial(_bounds_of, fold=_speedups.fold_words, parsed=parsed)
 
     def bounds(word: str) -> frozenset[int]:
         if not word:

