@@ -74,31 +74,6 @@ def _latencies(fn: Callable[[str], Any], queries: Sequence[str]) -> dict[str, fl
     return out
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    v = np.sort(np.asarray(values)) * 1e6
-    return {f"cpu_p{q:g}_us": round(float(np.percentile(v, q)), 2) for q in (50, 99, 99.9)}
-
-
-def _paired_latencies(score: Callable[[str], Any], queries: Sequence[str], parse: dict[str, Callable[[str], Any]],
-                      surfaces: dict[str, list[str]]) -> dict[str, dict[str, float]]:
-    """CPU time of ``score(q)`` and of MeCab alone, call by call in turn, so that whatever
-    else the machine does at a moment weighs on both sides of the p99 ratio alike."""
-    ours: list[float] = []
-    mecab: dict[str, list[float]] = {lang: [] for lang in surfaces}
-    langs = [lang for lang in surfaces if surfaces[lang]]
-    for i, q in enumerate(queries):
-        c0 = time.thread_time()
-        score(q)
-        ours.append(time.thread_time() - c0)
-        lang = langs[i % len(langs)]
-        ss = surfaces[lang]
-        s = ss[(i // len(langs)) % len(ss)]
-        c0 = time.thread_time()
-        parse[lang](s)
-        mecab[lang].append(time.thread_time() - c0)
-    return {"searchsafe compiled": _percentiles(ours), **{f"MeCab {lang}": _percentiles(v) for lang, v in mecab.items()}}
-
-
 def _median_latencies(runs: list[dict[str, float]]) -> dict[str, float]:
     """Each percentile's median over runs: on a shared machine one disturbed pass can double a p99."""
     return {k: round(float(np.median([r[k] for r in runs])), 2) for k in runs[0]}
@@ -368,11 +343,6 @@ def run(quick: bool = False) -> dict[str, Any]:
         "searchsafe python": _median_latencies(
             [_latencies(pure.score, pool.take("mixed", cfg["latency_n"] // 4)) for _ in range(reps)]),
     }
-    # The ratio's own measurement: searchsafe and MeCab alone timed in turn, call by call.
-    _, pja, pko = _tokenizer_parts(fast)
-    paired = [_paired_latencies(fast.score, pool.take("mixed", cfg["latency_n"]), {"ja": pja, "ko": pko},
-                                {lang: ss[:5000] for lang, ss in surfaces.items()}) for _ in range(reps)]
-    res["latency_paired"] = {name: _median_latencies([p[name] for p in paired]) for name in paired[0]}
 
     C.log("compiled: threads")
     res["threads_wall_qps"] = {}
@@ -402,9 +372,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     if "fastText" in b:
         ratios["compiled_vs_fasttext_batch"] = round(comp / b["fastText"], 2)
         ratios["compiled_vs_tfidf_svc_batch"] = round(comp / b["TF-IDF + LinearSVC"], 2)
-    lp = res["latency_paired"]
-    mecab_p99 = max(v["cpu_p99_us"] for k, v in lp.items() if k.startswith("MeCab"))
-    ratios["single_p99_vs_mecab_p99_cpu"] = round(lp["searchsafe compiled"]["cpu_p99_us"] / mecab_p99, 2)
+    mecab_p99 = max(v["cpu_p99_us"] for v in floor["mecab_latency"].values())
+    ratios["single_p99_vs_mecab_p99_cpu"] = round(res["latency"]["searchsafe compiled"]["cpu_p99_us"] / mecab_p99, 2)
     t = res["threads_wall_qps"]["compiled"]
     ratios["compiled_2_threads_vs_1"] = round(t["2"] / t["1"], 2)
     res["ratios"] = ratios
@@ -460,14 +429,6 @@ def tables(res: dict[str, Any]) -> str:
             f"{res['config']['repeats']} passes over fresh queries):", "",
             C.markdown_table(["path", "CPU p50", "CPU p99", "CPU p99.9", "wall p50", "wall p99", "wall p99.9"], rows),
             ""]
-    lp = res.get("latency_paired")
-    if lp:
-        out += ["The p99 ratio's own measurement: `score(query)` and a MeCab parse of another query's text "
-                "timed in turn, call by call (ja and ko alternating), so that the machine's other work weighs on "
-                "both alike; CPU µs, median of the passes:", "",
-                C.markdown_table(["timed", "p50", "p99", "p99.9"],
-                                 [(k, v["cpu_p50_us"], v["cpu_p99_us"], v["cpu_p99.9_us"]) for k, v in lp.items()]),
-                ""]
     th = res["threads_wall_qps"]
     out += ["Threads on the 2 cores, wall-clock queries/s, batches of 500, the same queries for both (their words already in MeCab's table, so the two runs do the same work), best of interleaved runs:", "",
             C.markdown_table(["path", "1 thread", "2 threads", "2 ÷ 1"],
