@@ -99,8 +99,7 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
     """
 
     from searchsafe import _speedups
-    from searchsafe._compiled import _normalize
-    from searchsafe._normalize import _qwerty_keeps
+    from searchsafe._compiled import _normalize, _qwerty_keeps
 
     sc = clf._compiled
     clf.score_batch(pool.take("mixed", 100))  # builds this thread's tokenizer calls

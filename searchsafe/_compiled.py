@@ -22,7 +22,7 @@ from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
 from ._lexicon import _BOUNDS, _bounds_of
 from ._tokenize import surfaces_of
-from ._normalize import _qwerty_keeps, normalize_with
+from ._normalize import _QWERTY_WORDS, _qwerty_word_uncached, normalize_with
 
 try:
     from . import _speedups
@@ -249,16 +249,27 @@ class CompiledScorer:
 
 
 def _normalize(text: str) -> str:
-    """:func:`searchsafe.normalize` composing jamo in C and stopping once the C pre-check
-    accepts a pass's result (the same strings; tested against the Python)."""
-    return normalize_with(text, _compose_jamo, _settled)
+    """:func:`searchsafe.normalize` composing jamo in C (QWERTY-typed Korean too) and stopping
+    once the C pre-check accepts a pass's result (the same strings; tested against the Python)."""
+    return normalize_with(text, _compose_jamo, _settled, _qwerty_word)
 
 
 def _settled(text: str) -> bool:
     return _speedups.is_normal(text, _qwerty_keeps)
 
 
+def _qwerty_word(word: str) -> str:
+    # The same table as the Python rule's: both compute the same answer.
+    return _QWERTY_WORDS.get(word, _qwerty_word_c)
+
+
+def _qwerty_keeps(word: str) -> bool:
+    """The pre-check's question (see searchsafe._normalize._qwerty_keeps), composing in C."""
+    return _qwerty_word(word) == word
+
+
 _compose_jamo = _speedups.compose_jamo if _speedups is not None else None
+_qwerty_word_c = partial(_qwerty_word_uncached, compose=_compose_jamo) if _speedups is not None else None
 
 
 def _bounds_function(extractor: FeatureExtractor) -> Any:

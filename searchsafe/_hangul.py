@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 __all__ = ["compose_jamo", "choseong", "qwerty_to_hangul", "has_loose_jamo"]
 
@@ -127,10 +128,11 @@ def choseong(text: str) -> str:
     return "".join(out)
 
 
-def qwerty_to_hangul(word: str) -> str | None:
+def qwerty_to_hangul(word: str, compose: Callable[[str], str] = compose_jamo) -> str | None:
     """Read a Latin word as Korean typed on a two-set keyboard left in English mode.
 
     Returns the Hangul when every key composes into a common syllable, else None.
+    *compose* is :func:`compose_jamo` or its C twin (the compiled path's).
 
     Examples
     --------
@@ -145,7 +147,7 @@ def qwerty_to_hangul(word: str) -> str | None:
         if j is None:
             return None
         jamo.append(j)
-    out = compose_jamo("".join(jamo))
+    out = compose("".join(jamo))
     # Meant to keep only KS X 1001's 2,350 everyday syllables, this once asked
     # ch.encode("euc-kr"); but CPython's codec writes every other syllable as
     # an 8-byte KS X 1001 Annex 3 sequence, so every syllable passed, and the

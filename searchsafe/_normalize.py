@@ -159,8 +159,8 @@ _NOT_WORD_OR_SPACE = re.compile(r"[^\w ]+|_+")
 _LONG_REPEAT = re.compile(r"(.)\1{2,}")
 
 
-def _qwerty_word_uncached(word: str) -> str:
-    hangul = qwerty_to_hangul(word)
+def _qwerty_word_uncached(word: str, compose: Callable[[str], str] = compose_jamo) -> str:
+    hangul = qwerty_to_hangul(word, compose)
     return hangul if hangul is not None and is_known_korean(hangul) else word
 
 
@@ -179,12 +179,12 @@ def _qwerty_keeps(word: str) -> bool:
     return _qwerty_word(word) == word
 
 
-def _undo_qwerty(text: str) -> str:
+def _undo_qwerty(text: str, qwerty_word: Callable[[str], str] = _qwerty_word) -> str:
     min_len = 3 if _HANGUL.search(text) else 4
 
     def convert(match: re.Match[str]) -> str:
         word = match.group(0)
-        return word if len(word) < min_len else _qwerty_word(word)
+        return word if len(word) < min_len else qwerty_word(word)
 
     return _LATIN_WORD.sub(convert, text)
 
@@ -228,12 +228,14 @@ def normalize(text: str) -> str:
     return normalize_with(text, compose_jamo)
 
 
-def normalize_with(text: str, compose: Callable[[str], str], settled: Callable[[str], bool] | None = None) -> str:
+def normalize_with(text: str, compose: Callable[[str], str], settled: Callable[[str], bool] | None = None,
+                   qwerty_word: Callable[[str], str] = _qwerty_word) -> str:
     """:func:`normalize` with *compose* for :func:`~searchsafe._hangul.compose_jamo` (the compiled path passes its C twin).
 
     *settled(text)*, if given, may answer True only for a text normalize()
     leaves unchanged (the compiled pre-check): a pass whose result it accepts
-    is the last, saving the pass that would only confirm it.
+    is the last, saving the pass that would only confirm it. *qwerty_word*
+    is the QWERTY rule for one Latin word (the compiled path's composes in C).
     """
     text = _squeezed_prefix(text)
     # Rules feed each other (a removed separator lets jamo compose, composed
@@ -242,7 +244,7 @@ def normalize_with(text: str, compose: Callable[[str], str], settled: Callable[[
     # queries stop after one or two passes and jamo soup after three at most;
     # the bound only guards against a rule cycle no test has found.
     for _ in range(_MAX_PASSES):
-        out = _normalize_once(text, compose)
+        out = _normalize_once(text, compose, qwerty_word)
         if out == text:
             break
         text = out
@@ -256,7 +258,8 @@ def normalize_with(text: str, compose: Callable[[str], str], settled: Callable[[
 _MAX_PASSES = 32
 
 
-def _normalize_once(text: str, compose: Callable[[str], str] = compose_jamo) -> str:
+def _normalize_once(text: str, compose: Callable[[str], str] = compose_jamo,
+                    qwerty_word: Callable[[str], str] = _qwerty_word) -> str:
     # NFKC makes blanks of some characters (U+00A0); the other runs squeeze()
     # cuts are cut once at the end of the pass.
     text = _SPACES.sub(" ", _nfkc(text))
@@ -270,7 +273,7 @@ def _normalize_once(text: str, compose: Callable[[str], str] = compose_jamo) -> 
     for pattern, replacement in _LOOKALIKES:
         text = pattern.sub(replacement, text)
     if _LATIN_WORD.search(text):
-        text = _undo_qwerty(text)
+        text = _undo_qwerty(text, qwerty_word)
     text = text.lower()
     if _LEET_RUN.search(text):
         text = _LEET_RUN.sub(lambda m: m.group(0).translate(_LEET), text)

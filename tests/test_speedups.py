@@ -131,6 +131,24 @@ def test_the_compiled_paths_normalize_equals_normalize(text: str) -> None:
     assert _compiled._normalize(text) == normalize(text)
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=list("qwertyuiopasdfghjklzxcvbnmQWERTOP"), min_size=1, max_size=12))
+def test_the_qwerty_rule_composing_in_c_equals_python(word: str) -> None:
+    from searchsafe._hangul import qwerty_to_hangul
+    from searchsafe._normalize import _qwerty_keeps as python_keeps
+    from searchsafe._normalize import _qwerty_word_uncached
+
+    assert qwerty_to_hangul(word, sp.compose_jamo) == qwerty_to_hangul(word)
+    assert _compiled._qwerty_word_c(word) == _qwerty_word_uncached(word)
+    assert _compiled._qwerty_keeps(word) == python_keeps(word)
+
+
+@pytest.mark.parametrize(("word", "expected"), [("wktkf", "자살"), ("dkssud", "안녕"), ("hello", "hello"),
+                                                ("Rkaeoddl", "깜댕이"), ("vlsnsanf", "피눈물"), ("tv", "tv")])
+def test_the_compiled_qwerty_rule_table(word: str, expected: str) -> None:
+    assert _compiled._qwerty_word(word) == expected
+
+
 def test_the_compiled_paths_normalize_equals_normalize_on_every_query_of_data() -> None:
     queries = _data_queries()
     assert [q for q in queries if _compiled._normalize(q) != normalize(q)] == []
