@@ -46,11 +46,16 @@ class _WordTable:
         self._per_generation = per_generation
         self._young: dict[str, Any] = {}
         self._old: dict[str, Any] = {}
+        # The last few long words, kept only so that peek() finds a word the same
+        # query just computed (the lexicon reads a word's parse right after it).
+        self._recent: dict[str, Any] = {}
 
     def peek(self, word: str) -> Any:
         """The value stored for *word*, or None; computes nothing and moves nothing."""
         value = self._young.get(word)
-        return value if value is not None else self._old.get(word)
+        if value is None:
+            value = self._old.get(word)
+        return value if value is not None else self._recent.get(word)
 
     def get(self, word: str, compute: Callable[[str], Any]) -> Any:
         value = self._young.get(word)
@@ -60,7 +65,11 @@ class _WordTable:
         if value is None:
             value = compute(word)
             if len(word) > _WORD_MAX_CHARS:
-                return value  # pasted text or an attack: it does not recur
+                # Pasted text or an attack: it does not recur, so it stays out of the table.
+                if len(self._recent) >= _RECENT_LONG_WORDS:
+                    self._recent = {}
+                self._recent[word] = value
+                return value
         if len(self._young) >= self._per_generation:
             self._old, self._young = self._young, {}
         self._young[word] = value
@@ -69,6 +78,7 @@ class _WordTable:
 
 # Words longer than this are tokenized every time; real query words are far shorter.
 _WORD_MAX_CHARS = 24
+_RECENT_LONG_WORDS = 64
 _WORDS_PER_GENERATION = 100_000
 
 

@@ -765,3 +765,14 @@ def test_word_table_peek_neither_computes_nor_stores() -> None:
     t.get("b", str.upper)
     t.get("c", str.upper)  # the young generation was full: a and b are old now
     assert t.peek("a") == "A" and t.peek("z") is None and t.peek("z") is None
+
+
+def test_word_table_keeps_long_words_out_of_the_table_but_lets_peek_find_the_last_ones() -> None:
+    from searchsafe._tokenize import _RECENT_LONG_WORDS, _WORD_MAX_CHARS, _WordTable
+
+    t = _WordTable(100)
+    words = [f"{i:0{_WORD_MAX_CHARS + 1}d}" for i in range(_RECENT_LONG_WORDS + 1)]
+    for w in words:
+        assert t.get(w, str.upper) == w.upper() and t.peek(w) == w.upper()
+    assert not t._young and not t._old  # never in the table proper
+    assert len(t._recent) == 1  # bounded: cleared when full
