@@ -20,9 +20,11 @@ import numpy as np
 
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
-from ._lexicon import _BOUNDS, _bounds_of
+from ._lexicon import _bounds_of, morpheme_bounds
+from ._normalize import _qwerty_keeps as _python_qwerty_keeps
+from ._normalize import _qwerty_word as _python_qwerty_word
+from ._normalize import _qwerty_word_uncached, normalize_with
 from ._tokenize import surfaces_of
-from ._normalize import _QWERTY_WORDS, _qwerty_word_uncached, normalize_with
 
 try:
     from . import _speedups
@@ -258,18 +260,12 @@ def _settled(text: str) -> bool:
     return _speedups.is_normal(text, _qwerty_keeps)
 
 
-def _qwerty_word(word: str) -> str:
-    # The same table as the Python rule's: both compute the same answer.
-    return _QWERTY_WORDS.get(word, _qwerty_word_c)
-
-
-def _qwerty_keeps(word: str) -> bool:
-    """The pre-check's question (see searchsafe._normalize._qwerty_keeps), composing in C."""
-    return _qwerty_word(word) == word
-
-
 _compose_jamo = _speedups.compose_jamo if _speedups is not None else None
-_qwerty_word_c = partial(_qwerty_word_uncached, compose=_compose_jamo) if _speedups is not None else None
+# The QWERTY rule and the pre-check's question about it, composing jamo in C;
+# the same table as the Python rule's, since both give the same answers.
+_qwerty_word_c = partial(_qwerty_word_uncached, compose=_compose_jamo)
+_qwerty_word = partial(_python_qwerty_word, compute=_qwerty_word_c)
+_qwerty_keeps = partial(_python_qwerty_keeps, qwerty_word=_qwerty_word)
 
 
 def _bounds_function(extractor: FeatureExtractor) -> Any:
@@ -290,14 +286,7 @@ def _bounds_function(extractor: FeatureExtractor) -> Any:
         raw = None if table is None else table.peek(word)
         return None if raw is None else surfaces_of(raw)
 
-    compute = partial(_bounds_of, fold=_speedups.fold_words, parsed=parsed)
-
-    def bounds(word: str) -> frozenset[int]:
-        if not word:
-            return frozenset()
-        return _BOUNDS.get(word, compute)
-
-    return bounds
+    return partial(morpheme_bounds, compute=partial(_bounds_of, fold=_speedups.fold_words, parsed=parsed))
 
 
 _PROBES = ("猫 飼い方", "고양이 사료", "tv 名前 서울", "")

@@ -263,11 +263,13 @@ def _bounds_of(word: str, fold: Callable[[str], str] = fold_words,
     return frozenset(out)
 
 
-def morpheme_bounds(word: str) -> frozenset[int]:
+def morpheme_bounds(word: str, compute: Callable[[str], frozenset[int]] = _bounds_of) -> frozenset[int]:
     """Offsets in ``fold_words(word)`` where MeCab puts a morpheme boundary (both ends included).
 
     *word* is one space-free word of a normalized query; an empty set means
-    the boundaries could not be mapped onto the folded word.
+    the boundaries could not be mapped onto the folded word. *compute* works
+    out a word not in the shared table yet (the compiled path passes a
+    :func:`_bounds_of` that folds in C and reads its word tables; same sets).
 
     Examples
     --------
@@ -278,7 +280,7 @@ def morpheme_bounds(word: str) -> frozenset[int]:
     """
     if not word:
         return frozenset()
-    return _BOUNDS.get(word, _bounds_of)
+    return _BOUNDS.get(word, compute)
 
 
 Surface = Union[str, Callable[[], str], None]

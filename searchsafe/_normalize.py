@@ -170,13 +170,14 @@ def _qwerty_word_uncached(word: str, compose: Callable[[str], str] = compose_jam
 _QWERTY_WORDS = _WordTable(20_000)
 
 
-def _qwerty_word(word: str) -> str:
-    return _QWERTY_WORDS.get(word, _qwerty_word_uncached)
+def _qwerty_word(word: str, compute: Callable[[str], str] = _qwerty_word_uncached) -> str:
+    # *compute* is _qwerty_word_uncached, or the compiled path's composing in C: same answers, one table.
+    return _QWERTY_WORDS.get(word, compute)
 
 
-def _qwerty_keeps(word: str) -> bool:
+def _qwerty_keeps(word: str, qwerty_word: Callable[[str], str] = _qwerty_word) -> bool:
     """Whether the QWERTY rule leaves a Latin word of 3+ letters alone (asked by the compiled pre-check)."""
-    return _qwerty_word(word) == word
+    return qwerty_word(word) == word
 
 
 def _undo_qwerty(text: str, qwerty_word: Callable[[str], str] = _qwerty_word) -> str:

@@ -894,8 +894,9 @@ static int arena_add(Arena *a, PyObject *s, int mode, Span *out)
 }
 
 /* Tokens from MeCab's output as one str: split on whitespace, the lemma taken
- * from "surface\x01lemma", "*" (no lemma) and empty lemmas dropped, each token lowercased and folded as arena_add(mode 1) does; this is
- * what _tokenize's fugashi tokens() and then the morpheme features do. */
+ * from "surface\x01lemma", "*" (no lemma) and empty lemmas dropped, each token
+ * lowercased and folded as arena_add(mode 1) does; this is what _tokenize's
+ * lemmas_of() and then the morpheme features do. */
 static int arena_add_token_text(Arena *a, PyObject *s, Vec *toks, Py_ssize_t *count)
 {
     int kind = PyUnicode_KIND(s);
@@ -1219,17 +1220,6 @@ static int get_buffer(PyObject *obj, Py_buffer *b, const char *fmt, int ndim, in
     return 0;
 }
 
-/* logits(out, items, row_of, weights, bias, piece_rows, config)
- *
- * items[i] is None (an empty query: its row becomes -inf, whose sigmoid is 0)
- * or a tuple/list (lang, folded_words, folded, tokens[, pieces, extra]): tokens a list of
- * str, or MeCab's output as one str (split on whitespace, "*" dropped); pieces None or a list of int (sentencepiece ids, mapped through
- * piece_rows) or str (hashed as "p" + piece); extra None or a list of str
- * hashed as they are, after every other feature. Keywords: pieces (one entry
- * per non-empty item, instead of item[4]), extra (one per item, instead of
- * item[5]), unk_id and unk_pieces (called with the folded text when a piece
- * list holds unk_id, returning the pieces as str). Returns how many items
- * were non-empty. */
 /* searchsafe._classifier._sigmoid for one float32 logit: in double, through
  * the C library's exp (which math.exp calls too), then rounded to float32.
  * exp(710) and beyond is inf here and 1 / (1 + inf) is 0, the limit the
@@ -1240,6 +1230,18 @@ static float sigmoid_of(float logit)
     return (float)(1.0 / (1.0 + exp(-(double)logit)));
 }
 
+/* logits(out, items, row_of, weights, bias, piece_rows, config)
+ *
+ * items[i] is None (an empty query: its row becomes -inf, whose sigmoid is 0)
+ * or a tuple/list (lang, folded_words, folded, tokens[, pieces, extra]): tokens a list of
+ * str, or MeCab's output as one str (read by arena_add_token_text); pieces None or a list of int (sentencepiece ids, mapped through
+ * piece_rows) or str (hashed as "p" + piece); extra None or a list of str
+ * hashed as they are, after every other feature. Keywords: pieces (one entry
+ * per non-empty item, instead of item[4]), extra (one per item, instead of
+ * item[5]), unk_id and unk_pieces (called with the folded text when a piece
+ * list holds unk_id, returning the pieces as str), and sigmoid (write
+ * sigmoid_of each logit, and 0 for an empty query). Returns how many items
+ * were non-empty. */
 static PyObject *py_logits(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *out_obj, *items, *row_of_obj, *w_obj, *bias_obj, *piece_obj, *cfg_obj;

@@ -161,7 +161,7 @@ def lemmas_of(raw: str) -> list[str]:
 
     Examples
     --------
-    >>> lemmas_of("猫猫 飼っ飼う たた ポケモン ー*")
+    >>> lemmas_of("猫\x01猫 飼っ\x01飼う た\x01た ポケモン ー\x01*")
     ['猫', '飼う', 'た', 'ポケモン']
     """
     return [lemma for lemma in (t.rpartition(SURFACE_MARK)[2] for t in raw.split()) if lemma and lemma != "*"]
@@ -189,7 +189,7 @@ def _fugashi_tagger(dic_module: str, pip_name: str, lemma_field: int | None) -> 
     def tokens(text: str) -> list[str]:
         return lemmas_of(parse(text))
 
-    # The compiled path splits MeCab's output itself (the same split, "*" dropped).
+    # The compiled path reads MeCab's output itself, as lemmas_of() does.
     tokens.mecab_parse = parse  # type: ignore[attr-defined]
     return tokens
 

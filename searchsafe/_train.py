@@ -14,8 +14,8 @@ import math
 import os
 import re
 import warnings
-from pathlib import Path
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
