@@ -25,6 +25,9 @@ if __package__ in (None, ""):
 
 from benchmarks import _common as C  # noqa: E402
 
+#: The head-query cache's size in the cached Zipf run: the library's default for Guard.
+CACHE_SIZE = 65_536
+
 #: Issue 5's targets for the default model on one core of a 2-core machine.
 TARGETS = {
     "batch_unique_qps": 50_000,
@@ -218,7 +221,29 @@ def run(quick: bool = False) -> dict[str, Any]:
         qs = stream[: cfg["zipf_batch1"]] if bs == 1 else stream
         zipf[str(bs)] = round(C.median(C.throughput_batches(clf.score_batch, qs, bs) for _ in range(reps)), 1)
     C.log("speed: zipf mixed: " + ", ".join(f"batch {b}: {q:,.0f}/s" for b, q in zipf.items()))
-    res["throughput"] = {"unique": unique, "unique_runs": runs, "zipf": zipf, "zipf_stream": zinfo}
+    # The same stream through the head-query cache (issue 9's measure: cached
+    # Zipf against unique traffic). Each run starts from a cache that has seen
+    # only the warm-up stream, so no run is helped by the run before it.
+    cached_clf = searchsafe.load(cache_size=CACHE_SIZE)
+    zipf_cached: dict[str, float] = {}
+    hit_rates: dict[str, float] = {}
+    for bs in cfg["batch_sizes"]:
+        qs = stream[: cfg["zipf_batch1"]] if bs == 1 else stream
+        values, hits, total = [], 0, 0
+        for _ in range(reps):
+            cached_clf.cache.clear()
+            cached_clf.score_batch(warm_stream)
+            before = cached_clf.cache.stats()
+            values.append(C.throughput_batches(cached_clf.score_batch, qs, bs))
+            after = cached_clf.cache.stats()
+            hits += after["hits"] - before["hits"]
+            total += after["hits"] + after["misses"] - before["hits"] - before["misses"]
+        zipf_cached[str(bs)] = round(C.median(values), 1)
+        hit_rates[str(bs)] = round(hits / max(1, total), 4)
+    C.log("speed: zipf mixed, cache on: " + ", ".join(f"batch {b}: {q:,.0f}/s" for b, q in zipf_cached.items()))
+    res["throughput"] = {"unique": unique, "unique_runs": runs, "zipf": zipf, "zipf_stream": zinfo,
+                         "zipf_cached": zipf_cached, "zipf_cache_size": CACHE_SIZE, "zipf_cached_hit_rate": hit_rates,
+                         "zipf_cached_vs_unique": {b: round(v / unique["mixed"][b], 2) for b, v in zipf_cached.items()}}
 
     # -- single-query latency ----------------------------------------------
     clf.score_batch(pool.take("mixed", 200))
@@ -300,6 +325,12 @@ def tables(res: dict[str, Any]) -> str:
     for lang in C.LANGS:
         rows.append([f"{lang}, unique"] + [C.fmt_int(res["throughput"]["unique"][lang][b]) for b in bss])
     rows.append(["mixed, Zipf stream"] + [C.fmt_int(res["throughput"]["zipf"][b]) for b in bss])
+    if "zipf_cached" in res["throughput"]:
+        thr = res["throughput"]
+        rows.append([f"mixed, Zipf stream, cache on ({thr['zipf_cache_size']:,})"]
+                    + [C.fmt_int(thr["zipf_cached"][b]) for b in bss])
+        rows.append(["cached Zipf ÷ mixed unique"] + [f"{thr['zipf_cached_vs_unique'][b]}×" for b in bss])
+        rows.append(["cache hit rate"] + [f"{thr['zipf_cached_hit_rate'][b]:.1%}" for b in bss])
     out.append("Throughput, queries/s (median of runs, one process, one core):\n")
     out.append(C.markdown_table(["queries"] + [f"batch {int(b):,}" for b in bss], rows))
     z = res["throughput"]["zipf_stream"]
