@@ -125,7 +125,8 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
                                                     parse_mixed)
         t.append(max(0.0, time.process_time() - c0 - t[0]))
         c0 = time.process_time()
-        hits, left = _speedups.lexicon_hits(sc._lexicon_table, items, sc._morpheme, surfaces, sc._bounds)
+        hits, left = _speedups.lexicon_hits(sc._lexicon_table, items, sc._morpheme, surfaces, sc._bounds,
+                                            sc._bound_tables)
         for i in left:
             hits[i] = sc._lexicon(items[i][1], surfaces[i])
         t.append(time.process_time() - c0)
@@ -402,7 +403,8 @@ def tables(res: dict[str, Any]) -> str:
     out += [f"Where the time goes, µs per query ({res['config']['n']:,} fresh mixed queries, CPU):", ""]
     out += [C.markdown_table(["compiled path stage", "µs/query"],
                              [(k, v) for k, v in sc.items() if not k.endswith(" share")]), ""]
-    out += [f"Queries the pre-check sends to Python's normalize(): {100 * sc['normalize fallback share']:.1f}%; "
+    out += [f"Queries that neither the C pre-check nor its rewrite of capitals and wedged marks settles, so "
+            f"Python's normalize() runs: {100 * sc['normalize fallback share']:.1f}%; "
             f"queries whose lexicon positions Python decides (a term inside a word, MeCab's morphemes): "
             f"{100 * sc.get('lexicon undecided share', 0):.1f}%. Each repeat times score_batch on one batch of "
             "fresh queries and the stages on another, so both meet the per-word MeCab table as traffic does.", ""]

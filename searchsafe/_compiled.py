@@ -148,7 +148,7 @@ class CompiledScorer:
         self._weights = np.ascontiguousarray(weights, dtype=np.float32)
         self._bias = np.ascontiguousarray(bias, dtype=np.float32)
         self._k = self._weights.shape[1]
-        self._bounds = _bounds_function(extractor)
+        self._bounds, self._bound_tables = _bounds_function(extractor)
         self._cfg = (
             int(cfg.char_mode == "word"), cfg.char_ngram_min, cfg.char_ngram_max,
             cfg.choseong_ngram_min, cfg.choseong_ngram_max, int(cfg.morph_bigrams),
@@ -232,7 +232,7 @@ class CompiledScorer:
         lex = self._lexicon
         if lex is not None:
             hits, undecided = _speedups.lexicon_hits(self._lexicon_table, prepared, self._morpheme, surfaces,
-                                                     self._bounds)
+                                                     self._bounds, self._bound_tables)
             for i in undecided:
                 hits[i] = lex(prepared[i][1], surfaces[i])
             if extra is not None:
@@ -268,8 +268,9 @@ _qwerty_word = partial(_python_qwerty_word, compute=_qwerty_word_c)
 _qwerty_keeps = partial(_python_qwerty_keeps, qwerty_word=_qwerty_word)
 
 
-def _bounds_function(extractor: FeatureExtractor) -> Any:
-    """:func:`searchsafe._lexicon.morpheme_bounds` for this model's compiled path: same table, same sets.
+def _bounds_function(extractor: FeatureExtractor) -> tuple[Any, tuple[Any, Any]]:
+    """:func:`searchsafe._lexicon.morpheme_bounds` for this model's compiled path (same table, same sets),
+    and the word tables ``lexicon_hits`` reads boundaries from in C: (non-Hangul, Hangul), None where absent.
 
     MeCab's pieces are folded in C, and a word that the word table of the
     dictionary the bounds need (mecab-ko-dic for Hangul, ipadic otherwise) has
@@ -286,7 +287,8 @@ def _bounds_function(extractor: FeatureExtractor) -> Any:
         raw = None if table is None else table.peek(word)
         return None if raw is None else surfaces_of(raw)
 
-    return partial(morpheme_bounds, compute=partial(_bounds_of, fold=_speedups.fold_words, parsed=parsed))
+    bounds = partial(morpheme_bounds, compute=partial(_bounds_of, fold=_speedups.fold_words, parsed=parsed))
+    return bounds, (tables[False], tables[True])
 
 
 _PROBES = ("猫 飼い方", "고양이 사료", "tv 名前 서울", "")

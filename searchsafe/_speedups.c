@@ -407,9 +407,10 @@ static PyObject *py_detect_language(PyObject *self, PyObject *arg)
 static inline int plain_letter(Py_UCS4 c)
 {
     /* Letters every normalize() rule leaves alone on their own: NFKC-stable,
-     * caseless or lowercase ASCII, no width variants, no vowel jamo. */
+     * caseless or lowercase ASCII, no width variants, no vowel jamo; 々 (U+3005)
+     * is a letter to \w but not one of _CJK's, so no mark beside it is wedged. */
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 0x3041 && c <= 0x3096) ||
-           (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || (c >= 0x4E00 && c <= 0x9FFF) ||
+           (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || c == 0x3005 || (c >= 0x4E00 && c <= 0x9FFF) ||
            (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x314E && c != 0x3140 && c != 0x3144);
     /* ㅀ and ㅄ: NFKC turns them into old-Hangul conjoining jamo that _CONJOINING_TO_COMPAT does not map back. */
 }
@@ -430,8 +431,23 @@ static inline int cjk_letter(Py_UCS4 c)
            (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x3163);
 }
 
+static inline int leet_digit(Py_UCS4 c)
+{
+    return c == '0' || c == '1' || c == '3' || c == '4' || c == '5' || c == '7' || c == '9';
+}
+
+/* The shortest Latin word _undo_qwerty converts: 3 letters in a text with
+ * Hangul (_HANGUL: syllables and compatibility jamo up to U+3163), else 4. */
+static Py_ssize_t qwerty_min_len(const Py_UCS4 *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((s[i] >= 0xAC00 && s[i] <= 0xD7A3) || (s[i] >= 0x3131 && s[i] <= 0x3163))
+            return 3;
+    return 4;
+}
+
 /* 1 when normalize() is sure to return s unchanged, 0 when it may not.
- * latin_ok, if given, is asked about each Latin word of three or more letters
+ * latin_ok, if given, is asked about each Latin word the QWERTY rule reads (3+ letters with Hangul in the text, else 4+)
  * (the QWERTY rule needs a dictionary); without it such words answer 0. */
 static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
 {
@@ -470,9 +486,14 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
         /* compose_jamo: a loose consonant right after a syllable joins it as its final. */
         if (c >= 0x3131 && c <= 0x314E && prev >= 0xAC00 && prev <= 0xD7A3)
             return 0;
-        /* Leetspeak: digits after a Latin letter. */
-        if (c >= '0' && c <= '9' && prev >= 'a' && prev <= 'z')
-            return 0;
+        /* Leetspeak (_LEET_RUN): a run of 0134579 between two Latin letters ("@" and "$" never pass). */
+        if (leet_digit(c) && prev >= 'a' && prev <= 'z') {
+            Py_ssize_t j = i;
+            while (j < n && leet_digit(s[j]))
+                j++;
+            if (j < n && s[j] >= 'a' && s[j] <= 'z')
+                return 0;
+        }
         /* Look-alikes of 死: タヒ, and 氏/市/4 before ね, ぬ, ん or に (either script). */
         if (i + 1 < n) {
             Py_UCS4 d = s[i + 1];
@@ -497,6 +518,7 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
         }
     }
     /* _undo_qwerty reads Latin words of 3+ letters (4+ without Hangul) as Korean typed in English mode. */
+    Py_ssize_t min_len = qwerty_min_len(s, n);
     for (Py_ssize_t i = 0; i < n;) {
         if (!(s[i] >= 'a' && s[i] <= 'z')) {
             i++;
@@ -505,7 +527,7 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
         Py_ssize_t j = i;
         while (j < n && s[j] >= 'a' && s[j] <= 'z')
             j++;
-        if (j - i >= 3) {
+        if (j - i >= min_len) {
             if (latin_ok == NULL)
                 return 0;
             PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s + i, j - i);
@@ -523,6 +545,100 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
         i = j;
     }
     return 1;
+}
+
+/* The two rewrites that send most queries the pre-check refuses to Python:
+ * ASCII capitals (LGBT, Jリーグ) and punctuation between two CJK letters
+ * (退屈だったので、気分転換). Rewrites s[0:*n] in place, lowering A-Z and
+ * dropping each maximal run of plain marks that has a CJK letter on both
+ * sides (_WEDGED_SEPARATOR), and returns 1 when normalize() of the original
+ * is sure to give the result: the rewritten text passes the pre-check (so it
+ * is a fixed point) and no other rule could have acted on the original
+ * first. The QWERTY rule reads Latin words before they are lowered, so every
+ * Latin word it reads (3+ letters with Hangul, else 4+) holding a capital is put to latin_ok as typed.
+ * 0 when unsure (s is then garbage: callers keep their own copy), -1 on error.
+ *
+ * Why that suffices: plain marks and A-Z are NFKC-stable, no rule before the
+ * lowering reads case except QWERTY, and a wedged run of plain marks is
+ * exactly a match of _WEDGED_SEPARATOR (every other non-letter makes the
+ * pre-check refuse the result); a padding run squeeze() would cut first is
+ * removed whole either way, and one it would rewrite with blanks is not
+ * wedged, so it stays and the pre-check refuses it. */
+static int near_normal_buf(Py_UCS4 *s, Py_ssize_t *n, PyObject *latin_ok)
+{
+    Py_ssize_t len = *n, w = 0;
+    if (len == 0 || len > MAX_QUERY_CHARS || latin_ok == NULL)
+        return 0;
+    Py_UCS4 prev = 0; /* the original character before s[i] */
+    Py_ssize_t min_len = qwerty_min_len(s, len);
+    for (Py_ssize_t i = 0; i < len;) {
+        Py_UCS4 c = s[i];
+        if (plain_mark(c) && cjk_letter(prev)) {
+            Py_ssize_t j = i;
+            while (j < len && plain_mark(s[j]))
+                j++;
+            if (j < len && cjk_letter(s[j])) {
+                prev = s[j - 1];
+                i = j; /* wedged: dropped */
+                continue;
+            }
+        }
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) {
+            Py_ssize_t j = i, caps = 0;
+            while (j < len && ((s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= 'a' && s[j] <= 'z'))) {
+                caps += s[j] <= 'Z';
+                j++;
+            }
+            if (caps && j - i >= min_len) {
+                PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s + i, j - i);
+                if (word == NULL)
+                    return -1;
+                PyObject *ok = PyObject_CallOneArg(latin_ok, word);
+                Py_DECREF(word);
+                if (ok == NULL)
+                    return -1;
+                int truth = PyObject_IsTrue(ok);
+                Py_DECREF(ok);
+                if (truth <= 0)
+                    return truth;
+            }
+            for (; i < j; i++) {
+                Py_UCS4 d = s[i];
+                s[w++] = d <= 'Z' ? d + ('a' - 'A') : d;
+            }
+            prev = 'a'; /* a Latin letter, never CJK */
+            continue;
+        }
+        s[w++] = c;
+        prev = c;
+        i++;
+    }
+    *n = w;
+    return is_normal_buf(s, w, latin_ok);
+}
+
+/* near_normal(text, latin_ok): normalize(text) where near_normal_buf is sure of it, else None (for tests). */
+static PyObject *py_near_normal(PyObject *self, PyObject *args)
+{
+    PyObject *arg, *latin_ok;
+    if (!PyArg_ParseTuple(args, "OO:near_normal", &arg, &latin_ok))
+        return NULL;
+    if (!PyCallable_Check(latin_ok)) {
+        PyErr_SetString(PyExc_TypeError, "near_normal: latin_ok must be callable");
+        return NULL;
+    }
+    Py_ssize_t n;
+    Py_UCS4 *buf = str_arg_ucs4(arg, "near_normal", &n);
+    if (buf == NULL)
+        return NULL;
+    int ok = near_normal_buf(buf, &n, latin_ok);
+    PyObject *out = ok > 0 ? PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n) : NULL;
+    PyMem_Free(buf);
+    if (ok < 0)
+        return NULL;
+    if (ok == 0)
+        Py_RETURN_NONE;
+    return out;
 }
 
 /* is_normal(text, latin_ok=None): the pre-check alone (see is_normal_buf). */
@@ -563,12 +679,23 @@ static PyObject *views_impl(PyObject *query, PyObject *normalize, PyObject *lati
         if (buf == NULL)
             return NULL;
         int ok = is_normal_buf(buf, n, latin_ok);
+        int near = 0;
+        if (ok == 0) {
+            near = near_normal_buf(buf, &n, latin_ok);
+            if (near < 0) {
+                PyMem_Free(buf);
+                return NULL;
+            }
+        }
+        surface = near > 0 ? PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n) : NULL;
         PyMem_Free(buf);
-        if (ok < 0)
+        if (ok < 0 || (near > 0 && surface == NULL))
             return NULL;
         if (ok) {
             Py_INCREF(query);
             surface = query;
+        } else if (near > 0) {
+            /* surface is normalize(query), rewritten in C */
         } else {
             surface = PyObject_CallOneArg(normalize, query);
             if (surface == NULL)
@@ -1778,16 +1905,169 @@ static int lex_align(PyObject *surface, PyObject *folded_words, WordSpan **spans
     return 1;
 }
 
+static PyObject *STR_OLD, *STR_RECENT;
+
+/* A word table's stored value for word (young, old, then recent generation,
+ * as _WordTable.peek reads them): a new reference, or NULL with no error set
+ * when the table has none, or NULL with an error. */
+static PyObject *table_peek(PyObject *table, PyObject *word)
+{
+    PyObject *names[3] = {STR_YOUNG, STR_OLD, STR_RECENT};
+    for (int g = 0; g < 3; g++) {
+        PyObject *d = PyObject_GetAttr(table, names[g]);
+        if (d == NULL)
+            return NULL;
+        if (!PyDict_Check(d)) {
+            Py_DECREF(d);
+            PyErr_SetString(PyExc_TypeError, "word table generations must be dicts");
+            return NULL;
+        }
+        PyObject *v = PyDict_GetItemWithError(d, word);
+        Py_XINCREF(v);
+        Py_DECREF(d);
+        if (v != NULL || PyErr_Occurred())
+            return v;
+    }
+    return NULL;
+}
+
+#define RAW_MAX_PIECES 64
+
+/* _lexicon._bounds_of read from a word table's MeCab output: whether offsets
+ * start and end of fold_words(word) both fall on a morpheme boundary. raw is
+ * "surface[\x01lemma] ..." as the tokenizers write it. The same answers as
+ * the Python (an empty set, so 0, where surfaces or folding do not line up).
+ * 1, 0, or -1 on error; -2 when raw is not in that format (then ask Python). */
+static int raw_bounds_contain(PyObject *raw, PyObject *word, Py_ssize_t start, Py_ssize_t end)
+{
+    if (!PyUnicode_Check(raw))
+        return -2;
+    Py_ssize_t rn = PyUnicode_GET_LENGTH(raw), wn = PyUnicode_GET_LENGTH(word);
+    int rk = PyUnicode_KIND(raw), wk = PyUnicode_KIND(word);
+    const void *rd = PyUnicode_DATA(raw), *wd = PyUnicode_DATA(word);
+    Py_UCS4 *buf = PyMem_Malloc((size_t)(wn + 1) * sizeof(Py_UCS4) * 2);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_UCS4 *folded = buf + wn + 1; /* the pieces' folds, joined */
+    Py_ssize_t bounds[RAW_MAX_PIECES + 1], nb = 0, pos = 0, at = 0, nf = 0;
+    int rc = 1;
+    bounds[nb++] = 0;
+    Py_ssize_t i = 0, j = 0;
+    while (rc == 1 && next_word(rk, rd, rn, &i, &j)) {
+        /* the surface: up to the first \x01 */
+        Py_ssize_t e = i;
+        while (e < j && PyUnicode_READ(rk, rd, e) != 0x01)
+            e++;
+        Py_ssize_t m = e - i;
+        if (at + m > wn) {
+            rc = 0; /* surfaces longer than the word */
+            break;
+        }
+        for (Py_ssize_t k = 0; k < m; k++) {
+            Py_UCS4 c = PyUnicode_READ(rk, rd, i + k);
+            if (c != PyUnicode_READ(wk, wd, at + k)) {
+                rc = 0;
+                break;
+            }
+            buf[k] = c;
+        }
+        if (rc != 1)
+            break;
+        at += m;
+        Py_ssize_t f = fold_words_buf(buf, m), kept = 0;
+        for (Py_ssize_t k = 0; k < f; k++)
+            if (buf[k] != ' ')
+                folded[nf + kept++] = buf[k];
+        nf += kept;
+        pos += kept;
+        if (nb > RAW_MAX_PIECES) {
+            rc = -2;
+            break;
+        }
+        bounds[nb++] = pos;
+        i = j;
+    }
+    if (rc == 1 && at != wn)
+        rc = 0; /* MeCab dropped characters */
+    if (rc == 1) {
+        /* folding must not cross a morpheme: the pieces' folds joined equal the word's */
+        for (Py_ssize_t k = 0; k < wn; k++)
+            buf[k] = PyUnicode_READ(wk, wd, k);
+        Py_ssize_t f = fold_words_buf(buf, wn);
+        if (f != nf || memcmp(buf, folded, (size_t)nf * sizeof(Py_UCS4)) != 0)
+            rc = 0;
+    }
+    PyMem_Free(buf);
+    if (rc != 1)
+        return rc;
+    int has_start = 0, has_end = 0;
+    for (Py_ssize_t k = 0; k < nb; k++) {
+        has_start |= bounds[k] == start;
+        has_end |= bounds[k] == end;
+    }
+    return has_start && has_end;
+}
+
+static int has_hangul(PyObject *word)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(word);
+    int kind = PyUnicode_KIND(word);
+    const void *data = PyUnicode_DATA(word);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if ((c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x3163))
+            return 1;
+    }
+    return 0;
+}
+
+/* raw_bounds(raw, word, start, end): raw_bounds_contain for tests; None where Python must answer. */
+static PyObject *py_raw_bounds(PyObject *self, PyObject *args)
+{
+    PyObject *raw, *word;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTuple(args, "UUnn:raw_bounds", &raw, &word, &start, &end))
+        return NULL;
+    int rc = raw_bounds_contain(raw, word, start, end);
+    if (rc == -1)
+        return NULL;
+    if (rc == -2)
+        Py_RETURN_NONE;
+    return PyBool_FromLong(rc);
+}
+
 /* Whether [start, end) of folded word k lies on MeCab's morpheme boundaries:
  * bounds(surface word) is searchsafe._lexicon.morpheme_bounds. 1, 0, or -1 on error. */
-static int lex_on_bounds(PyObject *bounds, PyObject *surface, const WordSpan *spans, Py_ssize_t n_words, Py_ssize_t k,
-                         Py_ssize_t start, Py_ssize_t end)
+static int lex_on_bounds(PyObject *bounds, PyObject *tables, PyObject *surface, const WordSpan *spans,
+                         Py_ssize_t n_words, Py_ssize_t k, Py_ssize_t start, Py_ssize_t end)
 {
     if (k >= n_words)
         return 0;
     PyObject *word = PyUnicode_Substring(surface, spans[k].start, spans[k].end);
     if (word == NULL)
         return -1;
+    if (tables != NULL) {
+        /* The word's parse is usually in the word table of the dictionary the
+         * bounds need (mecab-ko-dic for Hangul, ipadic otherwise): read it here. */
+        PyObject *table = PyTuple_GET_ITEM(tables, has_hangul(word));
+        if (table != Py_None) {
+            PyObject *raw = table_peek(table, word);
+            if (raw == NULL && PyErr_Occurred()) {
+                Py_DECREF(word);
+                return -1;
+            }
+            if (raw != NULL) {
+                int rc = raw_bounds_contain(raw, word, start, end);
+                Py_DECREF(raw);
+                if (rc != -2) {
+                    Py_DECREF(word);
+                    return rc;
+                }
+            }
+        }
+    }
     PyObject *set = PyObject_CallOneArg(bounds, word);
     Py_DECREF(word);
     if (set == NULL)
@@ -1807,7 +2087,7 @@ static int lex_on_bounds(PyObject *bounds, PyObject *surface, const WordSpan *sp
  * positions, with no surface to read or surface words that do not line up
  * with the folded ones), 0 when done, -1 on error. */
 static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, PyObject *surface, PyObject *bounds,
-                       unsigned char *seen, PyObject **out)
+                       PyObject *tables, unsigned char *seen, PyObject **out)
 {
     *out = NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -1912,7 +2192,7 @@ static int lexicon_one(const Lexicon *lx, PyObject *text, int morpheme, PyObject
                         k++;
                         base = c + 1;
                     }
-                int on = lex_on_bounds(bounds, surface, spans, n_words, k, s - base, e - base);
+                int on = lex_on_bounds(bounds, tables, surface, spans, n_words, k, s - base, e - base);
                 if (on < 0) {
                     rc = -1;
                     break;
@@ -1956,10 +2236,15 @@ done:
  * (morpheme_bounds), and surface words that line up with the folded ones. */
 static PyObject *py_lexicon_hits(PyObject *self, PyObject *args)
 {
-    PyObject *cap, *items, *surfaces = Py_None, *bounds = Py_None;
+    PyObject *cap, *items, *surfaces = Py_None, *bounds = Py_None, *tables = Py_None;
     int morpheme;
-    if (!PyArg_ParseTuple(args, "OO!p|OO:lexicon_hits", &cap, &PyList_Type, &items, &morpheme, &surfaces, &bounds))
+    if (!PyArg_ParseTuple(args, "OO!p|OOO:lexicon_hits", &cap, &PyList_Type, &items, &morpheme, &surfaces, &bounds,
+                          &tables))
         return NULL;
+    if (tables != Py_None && (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 2)) {
+        PyErr_SetString(PyExc_TypeError, "lexicon_hits: tables must be None or a (non-Hangul table, Hangul table) tuple");
+        return NULL;
+    }
     if (surfaces != Py_None && (!PyList_Check(surfaces) || PyList_GET_SIZE(surfaces) != PyList_GET_SIZE(items))) {
         PyErr_SetString(PyExc_TypeError, "lexicon_hits: surfaces must be None or a list as long as items");
         return NULL;
@@ -1991,7 +2276,8 @@ static PyObject *py_lexicon_hits(PyObject *self, PyObject *args)
                 PyErr_SetString(PyExc_TypeError, "lexicon_hits: each surface must be a str");
                 goto fail;
             }
-            int rc = lexicon_one(lx, words, morpheme, surface, bounds == Py_None ? NULL : bounds, seen, &out);
+            int rc = lexicon_one(lx, words, morpheme, surface, bounds == Py_None ? NULL : bounds,
+                                 tables == Py_None ? NULL : tables, seen, &out);
             if (rc < 0)
                 goto fail;
             if (rc == 1) {
@@ -2024,6 +2310,10 @@ static PyMethodDef methods[] = {
     {"join_words", py_join_words, METH_O, "searchsafe._normalize.join_words in C."},
     {"compose_jamo", py_compose_jamo, METH_O, "searchsafe._hangul.compose_jamo in C."},
     {"detect_language", py_detect_language, METH_O, "searchsafe.detect_language in C."},
+    {"near_normal", py_near_normal, METH_VARARGS,
+     "near_normal(text, latin_ok): normalize(text) for capitals and wedged marks rewritten in C, or None."},
+    {"raw_bounds", py_raw_bounds, METH_VARARGS,
+     "raw_bounds(raw, word, start, end): both offsets on MeCab's morpheme boundaries read from raw, or None."},
     {"is_normal", py_is_normal, METH_VARARGS,
      "is_normal(text, latin_ok=None): True only if normalize(text) == text (may be False when it is)."},
     {"prepare", py_prepare, METH_VARARGS, "The text views and tokens of a batch, ready for logits()."},
@@ -2042,6 +2332,10 @@ PyMODINIT_FUNC PyInit__speedups(void)
 {
     crc_init();
     STR_YOUNG = PyUnicode_InternFromString("_young");
+    STR_OLD = PyUnicode_InternFromString("_old");
+    STR_RECENT = PyUnicode_InternFromString("_recent");
+    if (STR_OLD == NULL || STR_RECENT == NULL)
+        return NULL;
     STR_GET = PyUnicode_InternFromString("get");
     STR_SPACE = PyUnicode_InternFromString(" ");
     if (STR_YOUNG == NULL || STR_GET == NULL || STR_SPACE == NULL)

@@ -162,10 +162,14 @@ def test_the_pre_check_with_the_qwerty_rule_never_passes_text_normalize_would_ch
 
 
 @pytest.mark.parametrize(("text", "expected"), [("dkssud", False), ("official", True), ("abc def", True),
-                                                ("Official", False), ("tv 名前", True)])
+                                                ("Official", False), ("tv 名前", True), ("sns 脅迫", True),
+                                                ("dkssud 서울", False), ("rkq 서울", False), ("c4 폭약", True),
+                                                ("s3x", False), ("s25 울트라", True), ("生々しい", True)])
 def test_the_pre_check_with_the_qwerty_rule_table(text: str, expected: bool) -> None:
     assert sp.is_normal(text, _qwerty_keeps) is expected
-    assert sp.is_normal(text) is (expected and not any(len(w) >= 3 and w.isascii() and w.isalpha()
+    # Without the rule's table, a Latin word the rule would read refuses the text (3+ letters beside Hangul, else 4+).
+    min_len = 3 if any("\uac00" <= c <= "\ud7a3" for c in text) else 4
+    assert sp.is_normal(text) is (expected and not any(len(w) >= min_len and w.isascii() and w.isalpha()
                                                        for w in text.split()))
 
 
@@ -196,6 +200,49 @@ def test_the_pre_check_on_runs_that_squeeze_cuts() -> None:
                 assert normalize(s) == s, s
 
 
+# Capitals and the marks between CJK letters, with every neighbour the rewrite must respect.
+_near = st.text(alphabet=list("ABCDEFQWERTabcqwer猫犬死タヒネ자살가ㄱㅅ、。・.!?-*_@$0134 ") + ["™", "　", "ｼ"], max_size=24)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(tricky_text, _near, st.text(alphabet=list("dkssudwktkfDKSSUDEmt Rkqh、猫"), max_size=24)))
+def test_the_near_normal_rewrite_equals_normalize_whenever_it_answers(text: str) -> None:
+    out = sp.near_normal(text, _qwerty_keeps)
+    if out is not None:
+        assert out == normalize(text)
+
+
+def test_the_near_normal_rewrite_on_every_short_string_of_its_alphabet() -> None:
+    # Capitals beside marks and CJK letters, the lookalikes and jamo a removed mark could join.
+    alphabet = list("AaE猫タヒ가ㄱ、・. ")
+    for n in (1, 2, 3, 4):
+        for chars in itertools.product(alphabet, repeat=n):
+            s = "".join(chars)
+            out = sp.near_normal(s, _qwerty_keeps)
+            if out is not None:
+                assert out == normalize(s), s
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("LGBT 授業", "lgbt 授業"), ("Jリーグ 意味", "jリーグ 意味"), ("退屈なので、外に出る。", "退屈なので外に出る。"),
+    ("ジョン・ウィック 殺陣", "ジョンウィック 殺陣"), ("BJ 야동", "bj 야동"), ("猫、、、、犬", "猫犬"),
+    ("Emt 영상", None),  # QWERTY-typed 뜻 reads its capital: Python decides
+    ("タ・ヒ", None), ("가.ㄴ", None), ("P0RN", None), ("猫™猫", None), ("猫、 犬", "猫、 犬"), ("猫 犬", "猫 犬"),
+    ("ｼﾈ", None), ("", None),
+])
+def test_the_near_normal_rewrite_table(text: str, expected: str | None) -> None:
+    assert sp.near_normal(text, _qwerty_keeps) == expected
+    if expected is not None:
+        assert normalize(text) == expected
+
+
+def test_the_near_normal_rewrite_error_messages() -> None:
+    with pytest.raises(TypeError, match="^near_normal\\(\\) takes a str; got int$"):
+        sp.near_normal(3, _qwerty_keeps)
+    with pytest.raises(TypeError, match="^near_normal: latin_ok must be callable$"):
+        sp.near_normal("ABC", None)
+
+
 def test_every_character_the_pre_check_passes_is_left_alone_by_normalize() -> None:
     passed = [chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c <= 0xDFFF and sp.is_normal("猫" + chr(c))]
     assert len(passed) > 20_000  # kana, kanji, Hangul, ASCII
@@ -213,7 +260,11 @@ def test_every_character_the_pre_check_passes_is_left_alone_by_normalize() -> No
     ("같은데 .....", False), ("같은데 ?!?!", False),
 ])
 def test_the_pre_check_table(text: str, expected: bool) -> None:
-    assert sp.views(text, lambda s: "<normalized>", _qwerty_keeps)[0] == (text if expected else "<normalized>")
+    assert sp.is_normal(text, _qwerty_keeps) is expected
+    # Refused text goes to the Python normalize() unless the C rewrite of capitals and wedged marks settles it.
+    surface = sp.views(text, lambda s: "<normalized>", _qwerty_keeps)[0]
+    near = sp.near_normal(text, _qwerty_keeps)
+    assert surface == (text if expected else "<normalized>" if near is None else normalize(text))
 
 
 @settings(max_examples=300, deadline=None)
@@ -549,6 +600,51 @@ def test_lexicon_hits_leave_misaligned_surface_words_to_python() -> None:
     assert undecided == [0] and hits == [None]
 
 
+def _raw_bound_answers(fast: Classifier, words: list[str]) -> list[tuple[str, int, int, bool | None, bool]]:
+    """(word, start, end, C answer from the word table's output, Python's morpheme_bounds answer)."""
+    from searchsafe._lexicon import _bounds_of
+
+    ex = fast._extractor
+    parse = {False: ex._ja.word_spec()[1], True: ex._ko.word_spec()[1]}
+    out = []
+    for word in words:
+        korean = any("\uac00" <= c <= "\ud7a3" or "\u3131" <= c <= "\u3163" for c in word)
+        raw = parse[korean](word)
+        reference = _bounds_of(word)  # a separate -Owakati parse, folded in Python
+        n = len(fold_words(word))
+        for start in range(n + 1):
+            for end in range(start + 1, n + 1):
+                out.append((word, start, end, sp.raw_bounds(raw, word, start, end),
+                            start in reference and end in reference))
+    return out
+
+
+def test_morpheme_bounds_read_from_the_word_tables_output_equal_pythons_on_words_of_data(fast: Classifier) -> None:
+    words = sorted({w for q in _data_queries()[::7] for w in normalize(q).split() if len(w) <= 12})
+    answers = _raw_bound_answers(fast, words)
+    assert len(answers) > 100_000
+    assert [a for a in answers if a[3] != a[4]] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=list("ビッチがストイコ死ねしばかasz시발놈년개새끼々ー・0123"), min_size=1, max_size=10))
+def test_morpheme_bounds_read_from_the_word_tables_output_equal_pythons_on_any_word(fast: Classifier,
+                                                                                    word: str) -> None:
+    word = normalize(word).replace(" ", "")
+    assert [a for a in _raw_bound_answers(fast, [word] if word else []) if a[3] != a[4]] == []
+
+
+@pytest.mark.parametrize(("raw", "word", "start", "end", "expected"), [
+    ("ビッチ\x01ビッチ が\x01が ", "ビッチが", 0, 3, True),   # ビッチ|が, folded びっち|が
+    ("ストイコビッチ ", "ストイコビッチ", 4, 7, False),         # one morpheme: the term sits inside
+    ("ストイコビッチ ", "ストイコビッチ", 0, 7, True),
+    ("東京\x01東京 ", "ビッチが", 0, 3, False),               # surfaces that are not the word: no boundary
+    ("", "ビッチが", 0, 3, False),
+])
+def test_raw_bounds_table(raw: str, word: str, start: int, end: int, expected: bool) -> None:
+    assert sp.raw_bounds(raw, word, start, end) is expected
+
+
 @pytest.mark.parametrize("args,message", [
     ((["ab", "ab"], [((0,), (0,), (0,))] * 2, ["L1wx"]), "lexicon_compile: term 1 is listed twice"),
     ((["ab"], [((3,), (0,), (0,))], ["L1wx"]), "lexicon_compile: feature id 3 out of range"),
@@ -581,6 +677,9 @@ def test_lexicon_hits_refuses_malformed_items() -> None:
     with pytest.raises(TypeError) as err:
         sp.lexicon_hits(table, [["ja", "ab"]], True, [b"ab"], None)
     assert str(err.value) == "lexicon_hits: each surface must be a str"
+    with pytest.raises(TypeError) as err:
+        sp.lexicon_hits(table, [["ja", "ab"]], True, ["ab"], None, (None,))
+    assert str(err.value) == "lexicon_hits: tables must be None or a (non-Hangul table, Hangul table) tuple"
 
 
 @pytest.mark.parametrize("text,lang", [
