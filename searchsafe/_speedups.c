@@ -1215,6 +1215,45 @@ typedef struct {
 static const Py_UCS4 CHO[19] = {0x3131, 0x3132, 0x3134, 0x3137, 0x3138, 0x3139, 0x3141, 0x3142, 0x3143, 0x3145,
                                 0x3146, 0x3147, 0x3148, 0x3149, 0x314A, 0x314B, 0x314C, 0x314D, 0x314E};
 
+#define MAX_NGRAM 32
+
+/* The buckets of the character n-grams lo..hi of one text, in the reference's
+ * order: the 1-grams of the text, then the 2-grams of padded (the text with
+ * one padding character each side), then the 3-grams, and so on. Each
+ * n-gram's CRC continues the one a character shorter at the same start, so
+ * every character is hashed once per start instead of once per n-gram. */
+static int push_ngrams(const Config *cfg, Sink *sink, uint32_t pre, const Py_UCS4 *padded, Py_ssize_t L)
+{
+    Py_ssize_t end = L + 2, off[MAX_NGRAM + 1], total = 0;
+    int hi = cfg->hi < MAX_NGRAM ? cfg->hi : MAX_NGRAM;
+    for (int g = cfg->lo; g <= hi; g++) {
+        Py_ssize_t n_g = g == 1 ? L : end - g + 1;
+        off[g] = total;
+        total += n_g > 0 ? n_g : 0;
+    }
+    if (vec_reserve(sink->rows, total) < 0)
+        return -1;
+    uint32_t *out = (uint32_t *)sink->rows->p + sink->rows->len;
+    for (Py_ssize_t j = 0; j < end; j++) {
+        uint32_t crc = pre;
+        for (int g = 1; g <= hi && j + g <= end; g++) {
+            crc = crc_cp(crc, padded[j + g - 1]);
+            if (g < cfg->lo)
+                continue;
+            if (g > 1)
+                out[off[g] + j] = (crc ^ 0xFFFFFFFFu) & cfg->mask;
+            else if (j >= 1 && j <= L)
+                out[off[1] + j - 1] = (crc ^ 0xFFFFFFFFu) & cfg->mask;
+        }
+    }
+    sink->rows->len += total;
+    /* Sizes above MAX_NGRAM (no model uses them) the slow way, after the rest, as the reference orders them. */
+    for (int g = MAX_NGRAM + 1; g <= cfg->hi; g++)
+        for (Py_ssize_t j = 0; j + g <= end; j++)
+            PUSH_ROW(sink, crc_run(pre, padded + j, g));
+    return 0;
+}
+
 /* The rows of one query's features, in _features.FeatureExtractor._features' order. */
 static int query_rows(const Config *cfg, const Job *job, const Py_UCS4 *A, const Span *toks, const Piece *pieces,
                       const Span *extras, const int32_t *piece_rows, Py_ssize_t n_piece_rows, Sink *sink,
@@ -1243,16 +1282,8 @@ static int query_rows(const Config *cfg, const Job *job, const Py_UCS4 *A, const
             padded[0] = ' ';
             memcpy(padded + 1, s + start, (size_t)L * sizeof(Py_UCS4));
             padded[L + 1] = ' ';
-            Py_ssize_t end = L + 2;
-            for (int g = cfg->lo; g <= cfg->hi; g++) {
-                if (g == 1) {
-                    for (Py_ssize_t j = 0; j < L; j++)
-                        PUSH_ROW(sink, crc_cp(pre, s[start + j]));
-                } else {
-                    for (Py_ssize_t j = 0; j + g <= end; j++)
-                        PUSH_ROW(sink, crc_run(pre, padded + j, g));
-                }
-            }
+            if (push_ngrams(cfg, sink, pre, padded, L) < 0)
+                return -1;
         }
     } else {
         const uint32_t pre = crc_byte(INIT, 'c');
@@ -1264,16 +1295,8 @@ static int query_rows(const Config *cfg, const Job *job, const Py_UCS4 *A, const
         padded[0] = '<';
         memcpy(padded + 1, s, (size_t)L * sizeof(Py_UCS4));
         padded[L + 1] = '>';
-        Py_ssize_t end = L + 2;
-        for (int g = cfg->lo; g <= cfg->hi; g++) {
-            if (g == 1) {
-                for (Py_ssize_t j = 0; j < L; j++)
-                    PUSH_ROW(sink, crc_cp(pre, s[j]));
-            } else {
-                for (Py_ssize_t j = 0; j + g <= end; j++)
-                    PUSH_ROW(sink, crc_run(pre, padded + j, g));
-            }
-        }
+        if (push_ngrams(cfg, sink, pre, padded, L) < 0)
+            return -1;
     }
 
     const uint32_t pre_m = crc_byte(INIT, 'm');
