@@ -305,11 +305,11 @@ def _ids_encoder(sp: Any) -> Any:
     encode = sp.encode
     direct = getattr(getattr(sp, "_processor", None), "_EncodeAsIds", None)
     if direct is not None and not _sp_options_set(sp):
-        def one(t: str) -> Any:
-            return direct(t, False, 0, 0.0, False, False, False)
+        # No sampling, no bos/eos, no reversal, no emitting unknown pieces as text.
+        each = partial(_speedups.call_each, direct, args=(False, 0, 0.0, False, False, False))
         try:
-            if all(one(t) == encode(t) for t in _PROBES):
-                return lambda texts: [one(t) for t in texts]
+            if each(list(_PROBES)) == [encode(t) for t in _PROBES]:
+                return each
         except (TypeError, ValueError, RuntimeError):
             pass
 

@@ -721,6 +721,17 @@ def test_sentencepiece_ids_equal_encode_at_every_batch_size(fast: Classifier, pu
     assert encode_ids(texts) == [processor.encode(t) for t in texts]
 
 
+def test_call_each_calls_with_the_further_arguments_and_names_bad_ones() -> None:
+    assert sp.call_each(lambda t, a, b: (t, a, b), ["x", "y"], (1, 2)) == [("x", 1, 2), ("y", 1, 2)]
+    assert sp.call_each(len, [], ()) == []
+    with pytest.raises(TypeError, match="^call_each: fn must be callable$"):
+        sp.call_each(3, ["x"], ())
+    with pytest.raises(ValueError, match="^call_each: at most 15 further arguments$"):
+        sp.call_each(len, ["x"], (0,) * 16)
+    with pytest.raises(ZeroDivisionError):
+        sp.call_each(lambda t: 1 / 0, ["x"], ())
+
+
 def test_morpheme_bounds_folding_in_c_equal_python_on_every_word_of_data() -> None:
     from searchsafe._lexicon import _bounds_of
 
