@@ -294,6 +294,14 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         training data (a model per fold: the default, and what a small label
         file wants); ``"dev"``, the scores of the dev queries passed to
         :meth:`fit` (one model per category, several times faster on large data).
+    threshold_resamples : int
+        0 (default): each category's threshold is the lowest score whose
+        precision on the dev (or out-of-fold) rows reaches the target. n > 0:
+        the median of that threshold over n bootstrap resamples of those rows
+        (seeded by ``random_state``). At a low ``prevalence`` every benign row
+        weighs much, so a few rows near the cut can move the plain rule's
+        threshold a long way between two builds of nearly the same data; the
+        median moves far less.
     n_jobs : int
         Categories trained at the same time, in worker processes; the model is
         the same for every value.
@@ -334,6 +342,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         lexicon_position: str = "space",
         prevalence: float | None = None,
         calibration: str = "oof",
+        threshold_resamples: int = 0,
         n_jobs: int = 1,
         random_state: int = 0,
         verbose: bool = False,
@@ -358,6 +367,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.lexicon_position = lexicon_position
         self.prevalence = prevalence
         self.calibration = calibration
+        self.threshold_resamples = threshold_resamples
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -385,6 +395,9 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"prune must be a non-negative number; got {self.prune!r}")
         if not (isinstance(self.n_jobs, int) and not isinstance(self.n_jobs, bool) and self.n_jobs >= 1):
             raise InvalidParameterError(f"n_jobs must be a positive integer; got {self.n_jobs!r}")
+        tr = self.threshold_resamples
+        if not (isinstance(tr, int) and not isinstance(tr, bool) and tr >= 0):
+            raise InvalidParameterError(f"threshold_resamples must be a non-negative integer; got {tr!r}")
         if self.calibration not in ("oof", "dev"):
             raise InvalidParameterError(f"calibration must be 'oof' or 'dev'; got {self.calibration!r}")
         if self.length_norm not in ("none", "sqrt"):
@@ -591,14 +604,28 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         else:
             Yd, Pd = Y, oof
             self.threshold_source_ = "out-of-fold"
-        wd = prevalence_weights(Yd, self.prevalence)
-        self.thresholds_ = np.array(
-            [choose_threshold(Yd[:, j], Pd[:, j], target_precision=self._target(cat), sample_weight=wd)
-             for j, cat in enumerate(self.categories)],
-            dtype=np.float32,
-        )
+        self.thresholds_ = self._choose_thresholds(Yd, Pd)
+        if self.threshold_resamples:
+            self.threshold_source_ += f" (median of {self.threshold_resamples} bootstrap resamples)"
         self.n_train_ = len(texts)
         return self
+
+    def _choose_thresholds(self, Yd: np.ndarray, Pd: np.ndarray) -> np.ndarray:
+        def choose(Y: np.ndarray, P: np.ndarray) -> list[float]:
+            w = prevalence_weights(Y, self.prevalence)
+            return [choose_threshold(Y[:, j], P[:, j], target_precision=self._target(cat), sample_weight=w)
+                    for j, cat in enumerate(self.categories)]
+
+        if not self.threshold_resamples:
+            return np.array(choose(Yd, Pd), dtype=np.float32)
+        # Rows are resampled together, so each resample keeps its own prevalence weights.
+        rng = np.random.default_rng(self.random_state)
+        n = len(Yd)
+        draws = []
+        for _ in range(self.threshold_resamples):
+            idx = rng.integers(0, n, n)
+            draws.append(choose(Yd[idx], Pd[idx]))
+        return np.median(np.array(draws), axis=0).astype(np.float32)
 
     def _fit_one(self, Xh, yj, sample_weight=None):
         est = self._estimator()

@@ -108,6 +108,28 @@ def test_thresholds_from_dev() -> None:
     assert est.threshold_source_ == "dev"
 
 
+def test_resampled_thresholds_are_the_median_of_thresholds_on_bootstrap_resamples() -> None:
+    from searchsafe._train import choose_threshold, label_matrix, prevalence_weights
+
+    common = dict(categories=CATS, sentencepiece_vocab_size=0, prevalence=0.2, random_state=3)
+    plain = QueryClassifier(**common).fit(X, Y, X_dev=X[:24], y_dev=Y[:24])
+    est = QueryClassifier(threshold_resamples=9, **common).fit(X, Y, X_dev=X[:24], y_dev=Y[:24])
+    assert est.threshold_source_ == "dev (median of 9 bootstrap resamples)"
+    # The same weights, so the same dev scores: only the rule differs.
+    assert np.array_equal(plain.predict_proba(X[:24]), est.predict_proba(X[:24]))
+    Yd, Pd = label_matrix(Y[:24], CATS), est.predict_proba(X[:24])
+    rng = np.random.default_rng(3)
+    draws = []
+    for _ in range(9):
+        idx = rng.integers(0, 24, 24)
+        w = prevalence_weights(Yd[idx], 0.2)
+        draws.append([choose_threshold(Yd[idx, j], Pd[idx, j], target_precision=est._target(c), sample_weight=w)
+                      for j, c in enumerate(CATS)])
+    assert est.thresholds_.tolist() == np.median(np.array(draws), axis=0).astype(np.float32).tolist()
+    again = QueryClassifier(threshold_resamples=9, **common).fit(X, Y, X_dev=X[:24], y_dev=Y[:24])
+    assert again.thresholds_.tolist() == est.thresholds_.tolist()
+
+
 PARAM_ERRORS = [
     ({"C": 0}, "C must be a positive finite number; got 0"),
     ({"C": float("inf")}, "C must be a positive finite number; got inf"),
@@ -137,6 +159,8 @@ PARAM_ERRORS = [
     ({"prevalence": 0}, "prevalence must be None or a number in (0, 1); got 0"),
     ({"prevalence": 1.5}, "prevalence must be None or a number in (0, 1); got 1.5"),
     ({"prevalence": True}, "prevalence must be None or a number in (0, 1); got True"),
+    ({"threshold_resamples": -1}, "threshold_resamples must be a non-negative integer; got -1"),
+    ({"threshold_resamples": 2.5}, "threshold_resamples must be a non-negative integer; got 2.5"),
 ]
 
 
@@ -285,3 +309,13 @@ def test_dev_calibration_and_refit_keep_what_dev_chose() -> None:
     with pytest.raises(InvalidParameterError) as info:
         QueryClassifier(categories=CATS[::-1], sentencepiece_vocab_size=0).fit(X, Y, calibration_from=first)
     assert str(info.value) == "calibration_from must be a fitted QueryClassifier with the same categories"
+
+
+def test_cli_train_threshold_resamples_needs_in_memory_training(tmp_path, capsys) -> None:
+    from searchsafe.cli import main
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,labels\n猫,\n", encoding="utf-8")
+    assert main(["train", str(data), "--out", str(tmp_path / "m"), "--threshold-resamples", "5", "--out-of-core"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "--threshold-resamples works with in-memory training only; drop --out-of-core or it")

@@ -73,6 +73,10 @@ def add_parser(sub: Any) -> None:
                    help="share of harmful queries in the traffic the model will score, e.g. 0.02: calibration "
                         "and thresholds weight benign rows to it, so that probabilities and precision hold on "
                         "traffic (default: none, the labeled data's own mix, right for a sample of real traffic)")
+    m.add_argument("--threshold-resamples", type=int_in(0, None), default=0, metavar="N",
+                   help="each threshold is the median of the ones chosen on N bootstrap resamples of the dev "
+                        "rows, which moves far less between builds when --prevalence is low (default: 0, "
+                        "chosen on the dev rows once)")
     m.add_argument("--length-norm", choices=("none", "sqrt"), default="sqrt",
                    help="'sqrt': feature values divided by the square root of their count, which suits a "
                         "few thousand labels; 'none': a term counts fully whatever stands beside it, which "
@@ -192,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("stdin ('-') can only be the one DATA input")
     if args.lexicon is not None and args.out_of_core:
         raise CliError("--lexicon works with in-memory training only; drop --out-of-core or --lexicon")
+    if args.threshold_resamples and args.out_of_core:
+        raise CliError("--threshold-resamples works with in-memory training only; drop --out-of-core or it")
     if args.lexicon is not None:
         from .._errors import InvalidParameterError
         from .._lexicon import read_lexicon_dir
@@ -229,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
         sentencepiece_vocab_size=args.sentencepiece_vocab_size, japanese_backend=args.japanese_backend,
         korean_backend=args.korean_backend, target_precision=target_precision, random_state=args.seed,
         prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon,
-        lexicon_position=args.lexicon_position, morph_unit=args.morph_unit, verbose=not args.quiet,
+        lexicon_position=args.lexicon_position, morph_unit=args.morph_unit,
+        threshold_resamples=args.threshold_resamples, verbose=not args.quiet,
     )
     dev = Labeled(dev_rows, cats) if dev_rows else None
     with warnings_to_stderr():
