@@ -446,6 +446,21 @@ static Py_ssize_t qwerty_min_len(const Py_UCS4 *s, Py_ssize_t n)
     return 4;
 }
 
+/* latin_ok(word) for the Latin word s[0:n]: 1 when the QWERTY rule keeps it, 0 when not, -1 on error. */
+static int latin_keeps(PyObject *latin_ok, const Py_UCS4 *s, Py_ssize_t n)
+{
+    PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s, n);
+    if (word == NULL)
+        return -1;
+    PyObject *ok = PyObject_CallOneArg(latin_ok, word);
+    Py_DECREF(word);
+    if (ok == NULL)
+        return -1;
+    int truth = PyObject_IsTrue(ok);
+    Py_DECREF(ok);
+    return truth;
+}
+
 /* 1 when normalize() is sure to return s unchanged, 0 when it may not.
  * latin_ok, if given, is asked about each Latin word the QWERTY rule reads (3+ letters with Hangul in the text, else 4+)
  * (the QWERTY rule needs a dictionary); without it such words answer 0. */
@@ -530,15 +545,7 @@ static int is_normal_buf(const Py_UCS4 *s, Py_ssize_t n, PyObject *latin_ok)
         if (j - i >= min_len) {
             if (latin_ok == NULL)
                 return 0;
-            PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s + i, j - i);
-            if (word == NULL)
-                return -1;
-            PyObject *ok = PyObject_CallOneArg(latin_ok, word);
-            Py_DECREF(word);
-            if (ok == NULL)
-                return -1;
-            int truth = PyObject_IsTrue(ok);
-            Py_DECREF(ok);
+            int truth = latin_keeps(latin_ok, s + i, j - i);
             if (truth <= 0)
                 return truth;
         }
@@ -590,15 +597,7 @@ static int near_normal_buf(Py_UCS4 *s, Py_ssize_t *n, PyObject *latin_ok)
                 j++;
             }
             if (caps && j - i >= min_len) {
-                PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s + i, j - i);
-                if (word == NULL)
-                    return -1;
-                PyObject *ok = PyObject_CallOneArg(latin_ok, word);
-                Py_DECREF(word);
-                if (ok == NULL)
-                    return -1;
-                int truth = PyObject_IsTrue(ok);
-                Py_DECREF(ok);
+                int truth = latin_keeps(latin_ok, s + i, j - i);
                 if (truth <= 0)
                     return truth;
             }
