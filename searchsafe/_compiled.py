@@ -306,7 +306,7 @@ def _ids_encoder(sp: Any) -> Any:
     direct = getattr(getattr(sp, "_processor", None), "_EncodeAsIds", None)
     if direct is not None and not _sp_options_set(sp):
         # No sampling, no bos/eos, no reversal, no emitting unknown pieces as text.
-        each = partial(_speedups.call_each, direct, args=(False, 0, 0.0, False, False, False))
+        each = partial(_speedups.call_each, direct, (False, 0, 0.0, False, False, False))
         try:
             if each(list(_PROBES)) == [encode(t) for t in _PROBES]:
                 return each

@@ -2324,13 +2324,14 @@ fail:
     return NULL;
 }
 
-/* call_each(fn, texts, args) -> [fn(t, *args) for t in texts]: a Python
+/* call_each(fn, args, texts) -> [fn(t, *args) for t in texts]: a Python
  * function per text (sentencepiece's positional encoder takes seven
- * arguments) cost more than the call it made. */
+ * arguments) cost more than the call it made. texts comes last so that
+ * functools.partial(call_each, fn, args) is the encoder. */
 static PyObject *py_call_each(PyObject *self, PyObject *args)
 {
     PyObject *fn, *texts, *extra;
-    if (!PyArg_ParseTuple(args, "OO!O!:call_each", &fn, &PyList_Type, &texts, &PyTuple_Type, &extra))
+    if (!PyArg_ParseTuple(args, "OO!O!:call_each", &fn, &PyTuple_Type, &extra, &PyList_Type, &texts))
         return NULL;
     if (!PyCallable_Check(fn)) {
         PyErr_SetString(PyExc_TypeError, "call_each: fn must be callable");
@@ -2367,7 +2368,7 @@ static PyMethodDef methods[] = {
     {"join_words", py_join_words, METH_O, "searchsafe._normalize.join_words in C."},
     {"compose_jamo", py_compose_jamo, METH_O, "searchsafe._hangul.compose_jamo in C."},
     {"detect_language", py_detect_language, METH_O, "searchsafe.detect_language in C."},
-    {"call_each", py_call_each, METH_VARARGS, "call_each(fn, texts, args) -> [fn(t, *args) for t in texts]."},
+    {"call_each", py_call_each, METH_VARARGS, "call_each(fn, args, texts) -> [fn(t, *args) for t in texts]."},
     {"near_normal", py_near_normal, METH_VARARGS,
      "near_normal(text, latin_ok): normalize(text) for capitals and wedged marks rewritten in C, or None."},
     {"raw_bounds", py_raw_bounds, METH_VARARGS,
