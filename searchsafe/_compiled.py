@@ -24,7 +24,6 @@ from ._lexicon import _bounds_of, morpheme_bounds
 from ._normalize import _qwerty_keeps as _python_qwerty_keeps
 from ._normalize import _qwerty_word as _python_qwerty_word
 from ._normalize import _qwerty_word_uncached, normalize_with
-from ._tokenize import surfaces_of
 
 try:
     from . import _speedups
@@ -269,26 +268,20 @@ _qwerty_keeps = partial(_python_qwerty_keeps, qwerty_word=_qwerty_word)
 
 
 def _bounds_function(extractor: FeatureExtractor) -> tuple[Any, tuple[Any, Any]]:
-    """:func:`searchsafe._lexicon.morpheme_bounds` for this model's compiled path (same table, same sets),
-    and the word tables ``lexicon_hits`` reads boundaries from in C: (non-Hangul, Hangul), None where absent.
+    """The word tables ``lexicon_hits`` reads morpheme boundaries from in C, (non-Hangul, Hangul) with
+    None where absent, and :func:`searchsafe._lexicon.morpheme_bounds` (same table, same sets, folding
+    in C) for a word they do not hold.
 
-    MeCab's pieces are folded in C, and a word that the word table of the
-    dictionary the bounds need (mecab-ko-dic for Hangul, ipadic otherwise) has
-    already parsed is not parsed again: the table's output holds the surfaces.
+    A word that the word table of the dictionary the bounds need
+    (mecab-ko-dic for Hangul, ipadic otherwise) has already parsed is not
+    parsed again: the table's output holds the surfaces.
     """
     per_word = extractor.config.morph_unit == "word"
-    tables = {
-        True: extractor._ko._word_raw if per_word and extractor._ko.name == "mecab-ko-dic" else None,
-        False: extractor._ja._word_raw if per_word and extractor._ja.name == "ipadic" else None,
-    }
-
-    def parsed(word: str, korean: bool) -> str | None:
-        table = tables[korean]
-        raw = None if table is None else table.peek(word)
-        return None if raw is None else surfaces_of(raw)
-
-    bounds = partial(morpheme_bounds, compute=partial(_bounds_of, fold=_speedups.fold_words, parsed=parsed))
-    return bounds, (tables[False], tables[True])
+    tables = (
+        extractor._ja._word_raw if per_word and extractor._ja.name == "ipadic" else None,
+        extractor._ko._word_raw if per_word and extractor._ko.name == "mecab-ko-dic" else None,
+    )
+    return partial(morpheme_bounds, compute=partial(_bounds_of, fold=_speedups.fold_words)), tables
 
 
 _PROBES = ("猫 飼い方", "고양이 사료", "tv 名前 서울", "")

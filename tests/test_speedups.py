@@ -21,7 +21,7 @@ from searchsafe import InvalidParameterError, _compiled, detect_language, normal
 from searchsafe._classifier import Classifier, default_model_path
 from searchsafe._modelio import read_model
 from searchsafe._normalize import _qwerty_keeps, fold_words, join_words
-from searchsafe._tokenize import lemmas_of, surfaces_of
+from searchsafe._tokenize import lemmas_of
 
 from .strategies import query_lists, query_text
 
@@ -460,6 +460,10 @@ def test_logits_refuses_malformed_input(fast: Classifier) -> None:
     out = np.empty((1, 8), np.float32)
     with pytest.raises(TypeError, match="^each item must be None or a tuple or list of 4 or 6 fields$"):
         sp.logits(out, [("ja",)], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg)
+    for bad in ((1, 0, 4, 2, 3, 1, 1023, 1), (1, 1, 33, 2, 3, 1, 1023, 1), (1, 1, 4, 3, 2, 1, 1023, 1)):
+        with pytest.raises(ValueError) as err:
+            sp.logits(out, [None], s._row_of, s._weights, s._bias, s._piece_rows, bad)
+        assert str(err.value) == "n-gram sizes must satisfy 1 <= min <= max, and char n-grams max <= 32"
     with pytest.raises(ValueError, match=r"^out must be \(len\(items\), k\)"):
         sp.logits(np.empty((2, 8), np.float32), [None], s._row_of, s._weights, s._bias, s._piece_rows, s._cfg)
     with pytest.raises(IndexError, match="^piece id outside piece_rows$"):
@@ -811,6 +815,12 @@ def test_probabilities_are_the_sigmoid_of_the_logits_and_zero_for_empty_queries(
     assert same_bits(probs[nonempty], _sigmoid(logits[nonempty])) and not probs[~nonempty].any()
 
 
+def _bounds_from_table_output(raw: str, word: str) -> frozenset[int]:
+    """The boundary set raw_bounds (C, reading a word table's output) answers for: b is in it
+    exactly when (0, b) lies on boundaries, and the set is empty when the output does not line up."""
+    return frozenset(b for b in range(len(fold_words(word)) + 1) if sp.raw_bounds(raw, word, 0, b))
+
+
 def test_morpheme_bounds_from_the_korean_word_table_equal_a_fresh_parse_on_every_hangul_word_of_data(
         fast: Classifier) -> None:
     from searchsafe._lang import _HANGUL
@@ -819,12 +829,7 @@ def test_morpheme_bounds_from_the_korean_word_table_equal_a_fresh_parse_on_every
     parse = fast._extractor._ko.word_spec()[1]  # what the word table stores: mecab-ko-dic's surfaces
     words = sorted({w for q in _data_queries() for w in normalize(q).split() if _HANGUL.search(w)})
     assert len(words) > 10_000
-
-    def parsed(word: str, korean: bool) -> str:
-        assert korean
-        return surfaces_of(parse(word))
-
-    differ = [w for w in words if _bounds_of(w, fold=sp.fold_words, parsed=parsed) != _bounds_of(w)]
+    differ = [w for w in words if _bounds_from_table_output(parse(w), w) != _bounds_of(w)]
     assert differ == []
 
 
@@ -836,12 +841,7 @@ def test_morpheme_bounds_from_the_japanese_word_table_equal_a_fresh_parse_on_eve
     parse = fast._extractor._ja.word_spec()[1]  # ipadic's "surface\x01lemma" tokens
     words = sorted({w for q in _data_queries() for w in normalize(q).split() if not _HANGUL.search(w)})
     assert len(words) > 10_000
-
-    def parsed(word: str, korean: bool) -> str:
-        assert not korean
-        return surfaces_of(parse(word))
-
-    differ = [w for w in words if _bounds_of(w, fold=sp.fold_words, parsed=parsed) != _bounds_of(w)]
+    differ = [w for w in words if _bounds_from_table_output(parse(w), w) != _bounds_of(w)]
     assert differ == []
 
 
