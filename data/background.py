@@ -207,6 +207,75 @@ def harmful_matcher(terms: Iterable[str]) -> Callable[[str], bool]:
     return contains
 
 
+#: Which category a subject kind is the target of in harmful rows.
+SUBJECT_CATEGORY = {"minor": "child_safety", "school": "child_safety", "group": "hate",
+                    "animal": "animal_cruelty", "person": "harassment"}
+
+
+def composition_matcher(terms: dict[str, Iterable[str]], modifiers: dict[str, Iterable[str]],
+                        subjects: dict[str, Iterable[str]] = {}, everyday: Iterable[str] = ()) -> Callable[[str], bool]:
+    """A predicate: is a composed query written the way our harmful rows are?
+
+    Harmful rows pair a term that needs context (セックス, ロリ, 자해) with a
+    modifier of its category (値段, まとめ, 도구). A benign composition must
+    never say the same, or the data contradicts itself: ``JS 値段`` labelled
+    benign taught child_safety that its own pattern is innocent, and a
+    handful of such rows decided its threshold at 2 % prevalence. Such a
+    query is dropped, never labelled benign. So is a subject (a minor, a
+    group, an animal) with a modifier specific to its category (見分け方,
+    もがく, 만나는법: one that is no everyday word and serves at most two
+    categories), and two specific modifiers of one category (``원조 만나는법``).
+    A subject with a generic modifier (``고양이 모음``) stays benign, as it is.
+
+    *terms*, *modifiers* and *subjects* map a category to its words;
+    *everyday* lists the modifiers that are also everyday words.
+
+    Examples
+    --------
+    >>> m = composition_matcher({"child_safety": ["JS"]}, {"child_safety": ["値段", "원조", "만나는법", "모음"],
+    ...                         "sexual": ["모음"], "violence": ["모음"]}, {"child_safety": ["아이"]}, ["値段"])
+    >>> m("JS 値段"), m("JS 天気"), m("東京 値段"), m("원조 만나는법"), m("원조 맛집"), m("아이 만나는법"), m("아이 모음")
+    (True, False, False, True, False, True, False)
+    """
+    from searchsafe._lexicon import LexiconEntry, LexiconFeatures
+    from searchsafe._normalize import fold_words
+
+    def key(word: str) -> str:
+        # Spaces stay: a modifier of two words (재료 구하는법) is one, not two.
+        return fold_words(normalize(word))
+
+    common = {key(m) for m in everyday}
+    serves: dict[str, set[str]] = {}
+    for cat, words in modifiers.items():
+        for w in words:
+            if k := key(w):
+                serves.setdefault(k, set()).add(cat)
+    entries = {LexiconEntry(k, "T" + cat, False) for cat, words in terms.items() for w in words if (k := key(w))}
+    entries |= {LexiconEntry(k, "U" + cat, False) for cat, words in subjects.items() for w in words if (k := key(w))}
+    for k, cats in serves.items():
+        specific = k not in common and len(cats) <= 2
+        entries |= {LexiconEntry(k, ("S" if specific else "M") + cat + "\t" + k, False) for cat in cats}
+    if not entries:
+        return lambda text: False
+    lex = LexiconFeatures(entries, position="morpheme")
+
+    def composed(text: str) -> bool:
+        surface = normalize(text)
+        found = [f[3:] for f in lex(fold_words(surface), surface) if f[2] != "i"]  # "L0" + position + tag
+        term = {f[1:] for f in found if f[0] == "T"}
+        subject = {f[1:] for f in found if f[0] == "U"}
+        mods = [tuple(f[1:].split("\t")) for f in found if f[0] in "MS"]
+        specific = [(c, k) for f in found if f[0] == "S" for c, k in [f[1:].split("\t")]]
+        # A modifier inside a longer one found (方法 in 入手方法) is the same word.
+        specific = [(c, k) for c, k in specific if not any(k != o and k in o for _, o in specific)]
+        if term & {c for c, _ in mods} or subject & {c for c, _ in specific}:
+            return True
+        cats = [c for c, _ in specific]
+        return len(cats) != len(set(cats))
+
+    return composed
+
+
 def read_lines(path: Path) -> list[str]:
     if not path.is_file():
         return []

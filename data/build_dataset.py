@@ -22,7 +22,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -255,9 +255,13 @@ def handwritten_rows(lang: str) -> list[Row]:
     return rows
 
 
-def add_evasions(rows: list[Row], rng: random.Random, share: float) -> list[Row]:
+def add_evasions(rows: list[Row], seed: int, share: float) -> list[Row]:
     out = []
     for r in rows:
+        # Each row draws from its own generator, so adding or editing a query
+        # leaves every other row's evasions as they were (and the splits'
+        # composition with them: the thresholds moved with unrelated edits).
+        rng = random.Random(f"{seed}:evasion:{r.group}:{r.text}")
         if r.source == "public" or rng.random() >= share:
             continue
         options = evasions(r.text, r.lang, rng)
@@ -432,6 +436,34 @@ def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]
     return neutral, unsafe
 
 
+def composition_guard(lang: str, entries: list[tuple[str, dict[str, str]]] | None = None,
+                      subjects: Sequence[tuple[str, str]] | None = None,
+                      everyday: Sequence[str] | None = None) -> Callable[[str], bool]:
+    """bg.composition_matcher for *lang*'s lexicons: terms that need context, subjects and modifiers by category."""
+    base = DATA / "lexicons" / lang
+    if entries is None:
+        entries = _lexicon_entries(lang)
+    if subjects is None:
+        path = base / "subjects.tsv"
+        subjects = [(e["text"], e["kind"]) for e in read_tsv(path)] if path.is_file() else []
+    if everyday is None:
+        everyday = [e["text"] for e in read_tsv(base / "benign.tsv") if e["kind"] == "modifier"]
+        everyday += bg.read_lines(base / "everyday_modifiers.txt")
+    weak: dict[str, list[str]] = defaultdict(list)
+    mods: dict[str, list[str]] = defaultdict(list)
+    for cat, e in entries:
+        if e["kind"] == "term" and e["alone"] != "1":
+            for c in _labels(e["labels"], cat, cat):
+                weak[c].append(e["text"])
+        elif e["kind"] == "modifier":
+            mods[cat].append(e["text"])
+    subject_words: dict[str, list[str]] = defaultdict(list)
+    for text, kind in subjects:
+        if kind in bg.SUBJECT_CATEGORY:
+            subject_words[bg.SUBJECT_CATEGORY[kind]].append(text)
+    return bg.composition_matcher(weak, mods, subject_words, everyday)
+
+
 def background_rows(lang: str, rng: random.Random, rows: Sequence[Row] = ()) -> list[Row]:
     """Benign background from word sources nobody here wrote, and harmful terms among neutral words."""
     entries = _lexicon_entries(lang)
@@ -450,12 +482,13 @@ def background_rows(lang: str, rng: random.Random, rows: Sequence[Row] = ()) -> 
     neutral, unsafe_with_minors = _neutral_intent_modifiers(lang, entries)
     src = bg.load_sources(lang, everyday, neutral, subjects, harmful, unsafe_with_minors)
     composer = bg.Composer(lang, src)
+    composed_harm = composition_guard(lang, entries, subjects, src.everyday_modifiers)
     # How often each intent modifier stands in this language's harmful rows, as a word.
     uses = Counter(m for r in rows if r.labels and r.lang == lang
                    for m in set(r.text.split()) & set(src.intent_modifiers))
     out = []
     for text, kind in composer.compose(rng, bg.TARGET[lang], uses):
-        if not harmful(text):
+        if not harmful(text) and (kind in ("word", "entity") or not composed_harm(text)):
             # Groups, animals and minors in everyday contexts are what hard negatives are for.
             tags = ["hard_negative"] if kind == "subject" else []
             out.append(Row(text, lang, [], f"background:{kind}", f"{lang}:bg:{text}", tags, -1))
@@ -510,7 +543,7 @@ def build(shared: Path | None, seed: int, *, background: bool = True) -> dict[st
     for lang in LANGS:
         lex = lexicon_rows(lang, rng)
         hw = handwritten_rows(lang)
-        rows += lex + hw + add_evasions(lex, rng, 0.35) + add_evasions(hw, rng, 0.2)
+        rows += lex + hw + add_evasions(lex, seed, 0.35) + add_evasions(hw, seed, 0.2)
         if background:
             # Its own generator, so that adding background sources leaves the other rows as they were.
             rows += background_rows(lang, random.Random(f"{seed}:background:{lang}"), rows)

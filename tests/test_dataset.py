@@ -156,6 +156,55 @@ def test_intent_modifiers_are_far_more_common_in_benign_rows(rows, background) -
         assert benign[worst] >= 3 * harmful[worst], (lang, worst, benign[worst], harmful[worst])
 
 
+@pytest.mark.parametrize(("lang", "query", "harmful_pattern"), [
+    ("ja", "JS 値段", True),  # a minor slang term with a child_safety modifier
+    ("ja", "ロリコン まとめ", True),
+    ("ja", "セックス 相場", True),
+    ("ja", "拷問 動画", True),
+    ("ja", "朝鮮人 見分け方", True),  # a group with a modifier specific to hate
+    ("ja", "カラス もがく", True),
+    ("ja", "東京 値段", False),
+    ("ja", "朝鮮人 名前", False),
+    ("ja", "カラス 写真", False),
+    ("ja", "猫 動画", False),  # a subject with a generic modifier stays benign
+    ("ja", "中学生 制服", False),
+    ("ko", "원조 만나는법", True),  # two modifiers specific to child_safety
+    ("ko", "중학생 만나는법", True),
+    ("ko", "고등학생 팝니다", True),
+    ("ko", "자해 도구", True),
+    ("ko", "흑인 구별법", True),
+    ("ko", "원조 맛집", False),
+    ("ko", "고양이 모음", False),
+    ("ko", "흑인 음악", False),
+    ("ko", "수원 재료 구하는법", False),  # one modifier of two words, not two modifiers
+    ("ko", "고등학생 교복", False),
+])
+def test_composition_guard(lang: str, query: str, harmful_pattern: bool) -> None:
+    """A benign composition never says what a harmful row says (JS 値段 labelled benign decided child_safety's threshold)."""
+    assert _build_module().composition_guard(lang)(query) is harmful_pattern
+
+
+def test_no_background_composition_reads_like_a_harmful_row(background: dict[str, list[dict]]) -> None:
+    bd = _build_module()
+    for lang in ("ja", "ko"):
+        guard = bd.composition_guard(lang)
+        composed = [r["text"] for rs in background.values() for r in rs
+                    if r["lang"] == lang and r["source"] not in ("background:word", "background:entity")]
+        assert len(composed) > 100_000, lang
+        assert [t for t in composed if guard(t)] == [], lang
+
+
+def test_evasions_of_a_row_do_not_depend_on_the_other_rows() -> None:
+    """Adding a query leaves every other row's evasive spellings alone (they used to shift, and the splits with them)."""
+    bd = _build_module()
+    rows = [bd.Row(t, lang, ["self_harm"], "handwritten", f"{lang}:g{i}", [], 0)
+            for i, (t, lang) in enumerate([("死にたい", "ja"), ("自殺 方法", "ja"), ("자살 방법", "ko"), ("죽고 싶다", "ko")] * 3)]
+    before = [(r.text, r.group, r.tags) for r in bd.add_evasions(rows, 13, 0.5)]
+    after = [(r.text, r.group, r.tags) for r in bd.add_evasions([bd.Row("首吊り", "ja", ["self_harm"], "handwritten", "ja:new", [], 0), *rows], 13, 0.5)
+             if r.group != "ja:new"]
+    assert before and after == before
+
+
 def _build_module():
     import sys
 
