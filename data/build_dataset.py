@@ -151,7 +151,9 @@ def evasions(text: str, lang: str, rng: random.Random) -> list[tuple[str, str]]:
             if rest or short not in EVERYDAY_CHOSEONG:
                 out.append(("choseong", short + (" " + rest if rest else "")))
         q = to_qwerty(text)
-        if q:
+        # Fewer than four keys read as a Latin word, not as Korean typed on the wrong
+        # keyboard: ㅇㄷ became "de", and the model flagged "de" (French, Spanish, .de) at 0.99.
+        if q and len(q.replace(" ", "")) >= 4:
             out.append(("qwerty", q))
         syl = [i for i, c in enumerate(text) if "\uac00" <= c <= "\ud7a3"]
         if len(syl) >= 2:

@@ -97,7 +97,8 @@ BENIGN = [
 #: Queries of the tables above that the shipped model misses, each an expected failure
 #: (strict, so a fix shows). The model of issue 8's Japanese-insult work flags
 #: 小学生 エロ動画 and 초등학생 야동, which the previous one scored below child_safety's threshold.
-#: 課長 ほんと無能 scores harassment 0.283 against a threshold of 0.294.
+#: 課長 ほんと無能 scores harassment 0.224 against a threshold of 0.261 (stop 25's model,
+#: whose best-F1 thresholds flag 小学生 エロ動画 at 0.945 and 초등학생 야동 at 0.817).
 KNOWN_MISSES = {"課長 ほんと無能"}
 _MISS = pytest.mark.xfail(reason="scored below its category's threshold in the real-traffic model", strict=True)
 

@@ -158,9 +158,11 @@ def test_policy_diff_text_report_and_no_change_exit_0(capsys, queries) -> None:
     code, out, _ = run(capsys, "policy", "diff", "default", INCIDENT, queries, "--market", "jp", "-q")
     assert code == 1
     assert out.splitlines()[0] == (
-        "market jp: 1 of 6 queries change decision (16.67 %), policy searchsafe-default-2026-12-02 -> incident-2026-12-02"
+        "market jp: 2 of 6 queries change decision (33.33 %), policy searchsafe-default-2026-12-02 -> incident-2026-12-02"
     )
     assert "        1  allow -> block (escalation added)" in out.splitlines()
+    # The override written for the dish the model flags as violence (0.376 against 0.263).
+    assert "        1  downrank -> allow" in out.splitlines()
     code, out, _ = run(capsys, "policy", "diff", INCIDENT, INCIDENT, queries, "-q", "--examples", "0")
     assert code == 0
     assert out.splitlines()[0].startswith("market jp: 0 of 6 queries change decision (0.00 %)")

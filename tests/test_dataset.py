@@ -194,6 +194,19 @@ def test_no_background_composition_reads_like_a_harmful_row(background: dict[str
         assert [t for t in composed if guard(t)] == [], lang
 
 
+@pytest.mark.parametrize(("text", "qwerty"), [
+    ("자살 방법", "wktkf qkdqjq"),
+    ("야동", "diehd"),
+    ("ㅇㄷ", None),  # would be "de", a Latin word in many languages
+    ("섹", None),    # three keys: "tpr"
+])
+def test_qwerty_evasions_are_long_enough_not_to_read_as_latin(text: str, qwerty: str | None) -> None:
+    import random
+
+    got = dict(_build_module().evasions(text, "ko", random.Random(0))).get("qwerty")
+    assert got == qwerty
+
+
 def test_evasions_of_a_row_do_not_depend_on_the_other_rows() -> None:
     """Adding a query leaves every other row's evasive spellings alone (they used to shift, and the splits with them)."""
     bd = _build_module()
