@@ -191,6 +191,25 @@ def test_disk_full_names_the_output_file(capsys, tmp_path: Path, monkeypatch: py
     assert leftovers(tmp_path) == []
 
 
+def test_interrupt_inside_mkstemp_leaves_no_temporary_file(capsys, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window CI hit once: the signal lands after mkstemp made the file, before its name is returned."""
+    import tempfile
+
+    (tmp_path / "q.txt").write_text("猫\n", encoding="utf-8")
+    real = tempfile.mkstemp
+
+    def made_then_interrupted(*args, **kwargs):
+        fd, _ = real(*args, **kwargs)
+        os.close(fd)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tempfile, "mkstemp", made_then_interrupted)
+    code, _, err = run(capsys, "score", tmp_path / "q.txt", "--out", tmp_path / "out.jsonl")
+    assert (code, err) == (130, "searchsafe: interrupted\n")
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["q.txt"]
+
+
 def test_sigterm_cleans_up_like_sigint(tmp_path: Path) -> None:
     src = tmp_path / "q.txt"
     src.write_text("".join(f"猫 飼い方 {i}\n" for i in range(400_000)), encoding="utf-8")

@@ -308,9 +308,11 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
     p = Path(path)
     # The pid in the temporary name lets the next run remove what a killed one left.
     remove_stale_siblings(p)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.tmp-{os.getpid()}-", suffix=".tmp",
-                               dir=p.parent if str(p.parent) else ".")
+    parent = p.parent if str(p.parent) else Path(".")
+    prefix = f".{p.name}.tmp-{os.getpid()}-"
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
         with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
             yield f
             f.flush()
@@ -318,15 +320,28 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _discard(tmp, parent, prefix)
         if exc.filename is None:  # a failed write (disk full) names no file by itself
             raise OSError(exc.errno, exc.strerror or str(exc), str(p)) from None
         raise
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _discard(tmp, parent, prefix)
         raise
+
+
+def _discard(tmp: str | None, parent: Path, prefix: str) -> None:
+    """Remove an unfinished temporary file.
+
+    Ctrl-C or SIGTERM can land inside ``mkstemp`` after the file exists but
+    before its name is returned (CI caught one); then every file with this
+    process's prefix goes, which only this process and this target create.
+    """
+    import glob
+
+    paths = [tmp] if tmp is not None else glob.glob(os.path.join(glob.escape(str(parent)), glob.escape(prefix) + "*.tmp"))
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def write_text(path: str | None, text: str, *, encoding: str = "utf-8") -> None:
