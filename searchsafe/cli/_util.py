@@ -338,7 +338,10 @@ def _discard(tmp: str | None, parent: Path, prefix: str) -> None:
     """
     import glob
 
-    paths = [tmp] if tmp is not None else glob.glob(os.path.join(glob.escape(str(parent)), glob.escape(prefix) + "*.tmp"))
+    if tmp is not None:
+        paths = [tmp]
+    else:
+        paths = glob.glob(os.path.join(glob.escape(str(parent)), glob.escape(prefix) + "*.tmp"))
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
