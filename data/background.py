@@ -213,7 +213,8 @@ SUBJECT_CATEGORY = {"minor": "child_safety", "school": "child_safety", "group": 
 
 
 def composition_matcher(terms: dict[str, Iterable[str]], modifiers: dict[str, Iterable[str]],
-                        subjects: dict[str, Iterable[str]] = {}, everyday: Iterable[str] = ()) -> Callable[[str], bool]:
+                        subjects: dict[str, Iterable[str]] | None = None,
+                        everyday: Iterable[str] = ()) -> Callable[[str], bool]:
     """A predicate: is a composed query written the way our harmful rows are?
 
     Harmful rows pair a term that needs context (セックス, ロリ, 자해) with a
@@ -251,7 +252,8 @@ def composition_matcher(terms: dict[str, Iterable[str]], modifiers: dict[str, It
             if k := key(w):
                 serves.setdefault(k, set()).add(cat)
     entries = {LexiconEntry(k, "T" + cat, False) for cat, words in terms.items() for w in words if (k := key(w))}
-    entries |= {LexiconEntry(k, "U" + cat, False) for cat, words in subjects.items() for w in words if (k := key(w))}
+    entries |= {LexiconEntry(k, "U" + cat, False) for cat, words in (subjects or {}).items()
+                for w in words if (k := key(w))}
     for k, cats in serves.items():
         specific = k not in common and len(cats) <= 2
         entries |= {LexiconEntry(k, ("S" if specific else "M") + cat + "\t" + k, False) for cat in cats}

@@ -438,19 +438,26 @@ def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]
     return neutral, unsafe
 
 
+def _everyday_and_subjects(lang: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """*lang*'s everyday search modifiers, and its subjects (groups, animals, minors, people) with their kind."""
+    base = DATA / "lexicons" / lang
+    everyday = [e["text"] for e in read_tsv(base / "benign.tsv") if e["kind"] == "modifier"]
+    everyday += bg.read_lines(base / "everyday_modifiers.txt")
+    path = base / "subjects.tsv"
+    subjects = [(e["text"], e["kind"]) for e in read_tsv(path)] if path.is_file() else []
+    return everyday, subjects
+
+
 def composition_guard(lang: str, entries: list[tuple[str, dict[str, str]]] | None = None,
                       subjects: Sequence[tuple[str, str]] | None = None,
                       everyday: Sequence[str] | None = None) -> Callable[[str], bool]:
     """bg.composition_matcher for *lang*'s lexicons: terms that need context, subjects and modifiers by category."""
-    base = DATA / "lexicons" / lang
     if entries is None:
         entries = _lexicon_entries(lang)
-    if subjects is None:
-        path = base / "subjects.tsv"
-        subjects = [(e["text"], e["kind"]) for e in read_tsv(path)] if path.is_file() else []
-    if everyday is None:
-        everyday = [e["text"] for e in read_tsv(base / "benign.tsv") if e["kind"] == "modifier"]
-        everyday += bg.read_lines(base / "everyday_modifiers.txt")
+    if subjects is None or everyday is None:
+        own_everyday, own_subjects = _everyday_and_subjects(lang)
+        everyday = own_everyday if everyday is None else everyday
+        subjects = own_subjects if subjects is None else subjects
     weak: dict[str, list[str]] = defaultdict(list)
     mods: dict[str, list[str]] = defaultdict(list)
     for cat, e in entries:
@@ -470,21 +477,17 @@ def background_rows(lang: str, rng: random.Random, rows: Sequence[Row] = ()) -> 
     """Benign background from word sources nobody here wrote, and harmful terms among neutral words."""
     entries = _lexicon_entries(lang)
     public_terms = public_term_rows(lang)
-    base = DATA / "lexicons" / lang
     strong = [e["text"] for _, e in entries if e["kind"] == "term" and e["alone"] == "1"]
     strong += [t for t, _, alone, _ in public_terms if alone]
     reviewed = DATA / "wordlists" / f"reviewed_{lang}.tsv"
     if reviewed.is_file():
         strong += [e["text"] for e in read_tsv(reviewed) if e["harmful"] == "1"]
     harmful = bg.harmful_matcher(strong)
-    everyday = [e["text"] for e in read_tsv(base / "benign.tsv") if e["kind"] == "modifier"]
-    everyday += bg.read_lines(base / "everyday_modifiers.txt")
-    subjects_path = base / "subjects.tsv"
-    subjects = [(e["text"], e["kind"]) for e in read_tsv(subjects_path)] if subjects_path.is_file() else []
+    everyday, subjects = _everyday_and_subjects(lang)
     neutral, unsafe_with_minors = _neutral_intent_modifiers(lang, entries)
     src = bg.load_sources(lang, everyday, neutral, subjects, harmful, unsafe_with_minors)
     composer = bg.Composer(lang, src)
-    composed_harm = composition_guard(lang, entries, subjects, src.everyday_modifiers)
+    composed_harm = composition_guard(lang, entries, subjects, everyday)
     # How often each intent modifier stands in this language's harmful rows, as a word.
     uses = Counter(m for r in rows if r.labels and r.lang == lang
                    for m in set(r.text.split()) & set(src.intent_modifiers))
