@@ -197,13 +197,31 @@ def _floor(clf, queries: list[str], repeats: int) -> dict[str, float]:
     mecab = _cpu(lambda: [parse[v[3]](v[0]) for v in views], repeats)
     spt = _cpu(lambda: sp.encode(folded, num_threads=1), repeats)
     one = {lang: [v[0] for v in views if v[3] == lang] for lang in ("ja", "ko")}
+    # These queries were just parsed by the timings above: MeCab's latency on them is its warm
+    # latency (every dictionary page already mapped), kept beside the fresh one (_mecab_fresh).
     mecab_lat = {}
     for lang, ss in one.items():
         p = parse[lang]
         mecab_lat[lang] = _median_latencies([_latencies(p, ss[:5000]) for _ in range(repeats)])
     return {"mecab_us": _per_q(mecab, n), "sentencepiece_us": _per_q(spt, n),
-            "floor_us": _per_q(mecab + spt, n), "mecab_by_lang_us": by_lang, "mecab_latency": mecab_lat,
+            "floor_us": _per_q(mecab + spt, n), "mecab_by_lang_us": by_lang, "mecab_latency_warm": mecab_lat,
             "surfaces": {lang: ss for lang, ss in one.items()}}
+
+
+def _mecab_fresh(clf, queries: list[str]) -> dict[str, dict[str, float]]:
+    """MeCab's per-parse latency on queries this process has not parsed yet, by language.
+
+    The first parse of a word touches dictionary pages no parse has touched
+    before, and a page fault costs 5-30 µs on this machine (a virtual one):
+    searchsafe's single-query latency is measured on fresh queries, so
+    MeCab's must be too, or the ratio compares a cold path with a warm one.
+    """
+    from searchsafe import _speedups
+    from searchsafe._normalize import _qwerty_keeps, normalize
+
+    _, pja, pko = _tokenizer_parts(clf)
+    views = [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries) if v[2]]
+    return {lang: _latencies(p, [v[0] for v in views if v[3] == lang]) for lang, p in (("ja", pja), ("ko", pko))}
 
 
 def _capi(surfaces: dict[str, list[str]], repeats: int) -> dict[str, Any]:
@@ -337,12 +355,18 @@ def run(quick: bool = False) -> dict[str, Any]:
     for q in pool.take("mixed", 50):
         fast.score(q)
     # Fresh queries for every pass (a repeated query would meet MeCab's word table warm).
+    # MeCab alone gets fresh queries of its own in the same passes, through the same tagger, so
+    # both meet the dictionary as warm as the other does.
+    ours, mecab = [], []
+    for _ in range(reps):
+        ours.append(_latencies(fast.score, pool.take("mixed", cfg["latency_n"])))
+        mecab.append(_mecab_fresh(fast, pool.take("mixed", cfg["latency_n"])))
     res["latency"] = {
-        "searchsafe compiled": _median_latencies(
-            [_latencies(fast.score, pool.take("mixed", cfg["latency_n"])) for _ in range(reps)]),
+        "searchsafe compiled": _median_latencies(ours),
         "searchsafe python": _median_latencies(
             [_latencies(pure.score, pool.take("mixed", cfg["latency_n"] // 4)) for _ in range(reps)]),
     }
+    res["floor"]["mecab_latency"] = {lang: _median_latencies([m[lang] for m in mecab]) for lang in ("ja", "ko")}
 
     C.log("compiled: threads")
     res["threads_wall_qps"] = {}
@@ -372,8 +396,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     if "fastText" in b:
         ratios["compiled_vs_fasttext_batch"] = round(comp / b["fastText"], 2)
         ratios["compiled_vs_tfidf_svc_batch"] = round(comp / b["TF-IDF + LinearSVC"], 2)
+    ours_p99 = res["latency"]["searchsafe compiled"]["cpu_p99_us"]
     mecab_p99 = max(v["cpu_p99_us"] for v in floor["mecab_latency"].values())
-    ratios["single_p99_vs_mecab_p99_cpu"] = round(res["latency"]["searchsafe compiled"]["cpu_p99_us"] / mecab_p99, 2)
+    ratios["single_p99_vs_mecab_p99_cpu"] = round(ours_p99 / mecab_p99, 2)
+    warm_p99 = max(v["cpu_p99_us"] for v in floor["mecab_latency_warm"].values())
+    ratios["single_p99_vs_mecab_warm_p99_cpu"] = round(ours_p99 / warm_p99, 2)
     t = res["threads_wall_qps"]["compiled"]
     ratios["compiled_2_threads_vs_1"] = round(t["2"] / t["1"], 2)
     res["ratios"] = ratios
@@ -392,8 +419,11 @@ def tables(res: dict[str, Any]) -> str:
                      f"≥ {TARGETS['vs_tfidf_svc']}×"))
     rows.append(("compiled cost ÷ MeCab + sentencepiece floor", f"{r['compiled_vs_floor_cost']}×",
                  f"≤ {TARGETS['vs_floor_max']}×"))
-    rows.append(("single-query p99 ÷ MeCab's per-parse p99 (CPU)", f"{r['single_p99_vs_mecab_p99_cpu']}×",
-                 f"≤ {TARGETS['p99_vs_mecab_p99_max']}×"))
+    rows.append(("single-query p99 ÷ MeCab's per-parse p99, both on fresh queries (CPU)",
+                 f"{r['single_p99_vs_mecab_p99_cpu']}×", f"≤ {TARGETS['p99_vs_mecab_p99_max']}×"))
+    if "single_p99_vs_mecab_warm_p99_cpu" in r:
+        rows.append(("the same against MeCab re-parsing queries it has just parsed (warm dictionary pages)",
+                     f"{r['single_p99_vs_mecab_warm_p99_cpu']}×", "–"))
     rows.append(("2 threads ÷ 1 thread, compiled (wall)", f"{r['compiled_2_threads_vs_1']}×", "–"))
     out += ["Ratios (same run):", "", C.markdown_table(["ratio", "measured", "target"], rows), ""]
     out += ["Batch throughput, batches of fresh mixed queries, CPU time, best of runs:", "",
@@ -425,9 +455,14 @@ def tables(res: dict[str, Any]) -> str:
     rows = [(name, *(v[f"{kind}_p{q}_us"] for kind in ("cpu", "wall") for q in ("50", "99", "99.9")))
             for name, v in lat.items()]
     cols = [f"{kind}_p{q}_us" for kind in ("cpu", "wall") for q in ("50", "99", "99.9")]
-    rows += [(f"MeCab parse alone, {lg}", *(v[c] for c in cols)) for lg, v in fl["mecab_latency"].items()]
+    rows += [(f"MeCab parse alone, {lg}, fresh queries", *(v[c] for c in cols))
+             for lg, v in fl["mecab_latency"].items()]
+    rows += [(f"MeCab parse alone, {lg}, queries it has just parsed", *(v[c] for c in cols))
+             for lg, v in fl.get("mecab_latency_warm", {}).items()]
     out += ["Single-query latency, `Classifier.score(query)`, µs (each percentile the median of "
-            f"{res['config']['repeats']} passes over fresh queries):", "",
+            f"{res['config']['repeats']} passes over fresh queries; MeCab alone parses fresh queries of its own "
+            "in the same passes, with the same tagger, and again queries it has just parsed; the first parse of "
+            "a word touches dictionary pages, and each page fault costs 5-30 µs on this virtual machine):", "",
             C.markdown_table(["path", "CPU p50", "CPU p99", "CPU p99.9", "wall p50", "wall p99", "wall p99.9"], rows),
             ""]
     th = res["threads_wall_qps"]
