@@ -198,7 +198,7 @@ def _floor(clf, queries: list[str], repeats: int) -> dict[str, float]:
     spt = _cpu(lambda: sp.encode(folded, num_threads=1), repeats)
     one = {lang: [v[0] for v in views if v[3] == lang] for lang in ("ja", "ko")}
     # These queries were just parsed by the timings above: MeCab's latency on them is its warm
-    # latency (every dictionary page already mapped), kept beside the fresh one (_mecab_fresh).
+    # latency (their dictionary entries still cached), kept beside the fresh one (_mecab_fresh).
     mecab_lat = {}
     for lang, ss in one.items():
         p = parse[lang]
@@ -211,10 +211,14 @@ def _floor(clf, queries: list[str], repeats: int) -> dict[str, float]:
 def _mecab_fresh(clf, queries: list[str]) -> dict[str, dict[str, float]]:
     """MeCab's per-parse latency on queries this process has not parsed yet, by language.
 
-    The first parse of a word touches dictionary pages no parse has touched
-    before, and a page fault costs 5-30 µs on this machine (a virtual one):
-    searchsafe's single-query latency is measured on fresh queries, so
-    MeCab's must be too, or the ratio compares a cold path with a warm one.
+    Parsing a query MeCab has just parsed reads dictionary entries and
+    connection costs that are still in the CPU's caches; a fresh query's
+    words send it to parts of the 50-100 MB dictionaries that are not (the
+    first parse of a word measured 30-170 µs here, the next one 3-5 µs; page
+    faults are not the cause: pre-faulting every dictionary page changed no
+    percentile). searchsafe's single-query latency is measured on fresh
+    queries, so MeCab's must be too, or the ratio compares a cold path with
+    a warm one.
     """
     from searchsafe import _speedups
     from searchsafe._normalize import _qwerty_keeps, normalize
@@ -461,8 +465,8 @@ def tables(res: dict[str, Any]) -> str:
              for lg, v in fl.get("mecab_latency_warm", {}).items()]
     out += ["Single-query latency, `Classifier.score(query)`, µs (each percentile the median of "
             f"{res['config']['repeats']} passes over fresh queries; MeCab alone parses fresh queries of its own "
-            "in the same passes, with the same tagger, and again queries it has just parsed; the first parse of "
-            "a word touches dictionary pages, and each page fault costs 5-30 µs on this virtual machine):", "",
+            "in the same passes, with the same tagger, and again queries it has just parsed, whose dictionary "
+            "entries are still in the CPU's caches):", "",
             C.markdown_table(["path", "CPU p50", "CPU p99", "CPU p99.9", "wall p50", "wall p99", "wall p99.9"], rows),
             ""]
     th = res["threads_wall_qps"]
