@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import io
 import json
@@ -203,6 +204,20 @@ def _naming(target: Path):
         raise
 
 
+def _discard_dirs(tmp: Path | None, parent: Path, prefix: str) -> None:
+    """Remove an unfinished temporary model directory.
+
+    Ctrl-C or SIGTERM can land inside ``mkdtemp`` after the directory exists
+    but before its name is returned; then every directory with this process's
+    prefix goes, which only this process creates for this target.
+    """
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    for p in parent.glob(glob.escape(prefix) + "*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
 def write_model(model: ModelData, path: str | os.PathLike[str], manifest_extra: dict[str, Any]) -> Path:
     """Write *model* to directory *path* atomically.
 
@@ -214,8 +229,10 @@ def write_model(model: ModelData, path: str | os.PathLike[str], manifest_extra: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_siblings(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
+    prefix = f".{path.name}.tmp-{os.getpid()}-"
+    tmp: Path | None = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
         os.chmod(tmp, 0o777 & ~_umask())
         arrays = {
             "buckets": model.buckets.astype(np.int32),
@@ -255,7 +272,7 @@ def write_model(model: ModelData, path: str | os.PathLike[str], manifest_extra: 
                 os.fsync(f.fileno())
         replace_dir(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard_dirs(tmp, path.parent, prefix)
         raise
     model.manifest = manifest
     return path

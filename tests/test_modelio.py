@@ -42,6 +42,35 @@ def test_write_is_byte_reproducible(tmp_path: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes()
 
 
+@pytest.mark.parametrize("where", ["inside mkdtemp", "while writing"])
+def test_interrupted_write_leaves_no_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          where: str) -> None:
+    """Ctrl-C can land after mkdtemp made the directory but before its name is returned, or later."""
+    import tempfile
+
+    data = read_model(default_model_path())
+    write_model(data, tmp_path / "m", {"name": "before"})
+    if where == "inside mkdtemp":
+        real = tempfile.mkdtemp
+
+        def made_then_interrupted(*args, **kwargs):
+            real(*args, **kwargs)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(tempfile, "mkdtemp", made_then_interrupted)
+    else:
+        import os
+
+        def interrupted(fd: int) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_model(data, tmp_path / "m", {"name": "after"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text(encoding="utf-8"))["name"] == "before"
+
+
 def test_manifest_records_provenance() -> None:
     manifest = json.loads((default_model_path() / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION
