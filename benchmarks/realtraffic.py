@@ -57,6 +57,8 @@ SYSTEMS = ("searchsafe", "keyword")
 SEED = 8
 #: How many of the worst false positives per language the results list.
 WORST = 30
+#: Draws of the paired bootstrap behind each public set's F1 difference.
+BOOTSTRAP = 2_000
 
 FULL = {"words": 20_000, "pairs": 20_000, "noun_pool": 20_000, "proper_sample": None, "public_cap": None,
         "terms_sample": None}
@@ -233,6 +235,40 @@ def _prf(gold: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
             "flagged": int(pred.sum()), "tp": tp, "fp": fp, "fn": fn}
 
 
+def f1_difference_interval(gold: np.ndarray, a: np.ndarray, b: np.ndarray, *, resamples: int = BOOTSTRAP,
+                           seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """A paired bootstrap interval of F1(a) - F1(b) on the same rows.
+
+    Rows are drawn with replacement and both systems are scored on each draw,
+    so the interval says whether a gap between them is larger than what the
+    set's size alone would make (ja-inspection-toxic has 48 harmful rows:
+    one row more or less moves F1 by about 0.02).
+
+    Examples
+    --------
+    >>> g = np.array([True, True, False, False] * 50)
+    >>> lo, hi = f1_difference_interval(g, g, ~g, resamples=200)
+    >>> lo > 0.9 and hi <= 1.0
+    True
+    """
+    n = len(gold)
+    if n == 0:
+        return 0.0, 0.0
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    g = gold[idx]
+
+    def f1(pred: np.ndarray) -> np.ndarray:
+        p = pred[idx]
+        tp = (g & p).sum(1)
+        denom = 2 * tp + (~g & p).sum(1) + (g & ~p).sum(1)
+        return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+
+    d = f1(a) - f1(b)
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(d, [tail, 1 - tail])
+    return round(float(lo), 4), round(float(hi), 4)
+
+
 # -- systems ----------------------------------------------------------------------------
 class Systems:
     """The model and the keyword filter, scored side by side."""
@@ -399,6 +435,7 @@ def _public(systems: Systems, root: Path, cap: int | None) -> dict[str, Any]:
                                "left_out_in_our_train": overlap,
                                "mean_chars": round(float(np.mean([len(t) for t in texts])), 1) if texts else 0.0,
                                "systems": {}}
+        res["f1_difference_95"] = f1_difference_interval(gold, F["searchsafe"].any(axis=1), F["keyword"].any(axis=1))
         for s in SYSTEMS:
             any_flag = F[s].any(axis=1)
             sysres = _prf(gold, any_flag)
@@ -509,9 +546,21 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
             if v.get("skipped"):
                 continue
             ours, kw = v["systems"]["searchsafe"]["f1"], v["systems"]["keyword"]["f1"]
-            rows.append({"target": f"zero-shot any-harm F1 above the keyword list, {name}", "goal": f"> {kw:.3f}",
-                         "measured": ours, "met": ours > kw})
+            row = {"target": f"zero-shot any-harm F1 above the keyword list, {name}", "goal": f"> {kw:.3f}",
+                   "measured": ours, "met": ours > kw}
+            if "f1_difference_95" in v:
+                row["difference_95"] = list(v["f1_difference_95"])
+            rows.append(row)
     return rows
+
+
+def _measured(t: dict[str, Any]) -> str:
+    if "F1" not in t["target"]:
+        return _pct(t["measured"])
+    if "difference_95" not in t:
+        return f"{t['measured']:.3f}"
+    lo, hi = t["difference_95"]
+    return f"{t['measured']:.3f} (difference 95 % interval {lo:+.3f} to {hi:+.3f})"
 
 
 def _pct(x: float) -> str:
@@ -567,11 +616,15 @@ def tables(res: dict[str, Any]) -> str:
             if "harassment_recall" in s:
                 har = (f"{_pct(s['harassment_recall'])} / {_pct(k['harassment_recall'])} "
                        f"({s['harassment_rows']:,} rows)")
+            lo, hi = v.get("f1_difference_95", (float("nan"), float("nan")))
             rows.append([name, f"{v['rows']:,} ({v['harmful']:,} harmful, {v['mean_chars']:.0f} chars)",
                          f"{s['f1']:.3f} (P {s['precision']:.2f}, R {s['recall']:.2f})",
-                         f"{k['f1']:.3f} (P {k['precision']:.2f}, R {k['recall']:.2f})", har])
+                         f"{k['f1']:.3f} (P {k['precision']:.2f}, R {k['recall']:.2f})",
+                         f"{s['f1'] - k['f1']:+.3f} ({lo:+.3f} to {hi:+.3f})", har])
         out.append(C.markdown_table(["set", "rows", "searchsafe any-harm F1", "keyword list F1",
-                                     "harassment recall, ours / keyword"], rows))
+                                     "difference (95 % interval)", "harassment recall, ours / keyword"], rows))
+        out.append(f"\nThe interval is a paired bootstrap ({BOOTSTRAP:,} draws of the set's rows, both systems "
+                   "scored on each draw): where it spans 0, the set is too small to tell the two apart.")
         out.append("\nA row is harmful when: " + "; ".join(f"{n}: {PUBLIC_SETS[n]['harmful']}" +
                                                           (f" (harassment rows: {PUBLIC_SETS[n]['harassment']})"
                                                            if "harassment" in PUBLIC_SETS[n] else "")
@@ -597,9 +650,8 @@ def tables(res: dict[str, Any]) -> str:
 
     out.append("\n### Targets (issue 8), searchsafe on held-out entries\n")
     out.append(C.markdown_table(["target", "goal", "measured", "status"],
-                                [[t["target"], t["goal"],
-                                  f"{t['measured']:.3f}" if "F1" in t["target"] else _pct(t["measured"]),
-                                  "met" if t["met"] else "**short**"] for t in res["targets"]]))
+                                [[t["target"], t["goal"], _measured(t), "met" if t["met"] else "**short**"]
+                                 for t in res["targets"]]))
 
     for lang in LANGS:
         out.append(f"\n### The {len(res['worst'][lang])} worst false positives, {lang} (highest score first)\n")

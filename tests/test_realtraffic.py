@@ -80,6 +80,20 @@ def test_prf_is_the_textbook_definition():
     assert R._prf(gold, np.zeros(6, bool))["f1"] == 0.0
 
 
+def test_f1_difference_interval_is_paired_and_seeded():
+    rng = np.random.default_rng(3)
+    gold = rng.random(300) < 0.3
+    a = gold ^ (rng.random(300) < 0.1)
+    b = gold ^ (rng.random(300) < 0.3)
+    assert R.f1_difference_interval(gold, a, a) == (0.0, 0.0)
+    lo, hi = R.f1_difference_interval(gold, a, b)
+    point = R._prf(gold, a)["f1"] - R._prf(gold, b)["f1"]
+    assert lo < point < hi
+    assert R.f1_difference_interval(gold, b, a) == pytest.approx((-hi, -lo), abs=1e-4)
+    assert R.f1_difference_interval(gold, a, b) == (lo, hi)
+    assert R.f1_difference_interval(gold[:0], a[:0], b[:0]) == (0.0, 0.0)
+
+
 def test_pairs_are_distinct_seeded_and_bounded():
     nouns = ["天気", "東京", "ラーメン", "駅"]
     a = R._pairs(nouns, 50, random.Random("x"))
