@@ -275,7 +275,16 @@ def add_evasions(rows: list[Row], seed: int, share: float) -> list[Row]:
 
 
 def shared_wordlist_rows(shared: Path, rng: random.Random) -> list[Row]:
-    """Terms from the public word lists, composed with our modifiers."""
+    """The judged terms of the public word lists, composed with our sexual modifiers.
+
+    Only a term that ``public_terms.tsv`` lists from that word list counts,
+    with the labels it was judged to have. The others were judged not to be
+    harmful terms (anatomy, sexual health, ordinary words such as 陰毛, 童貞,
+    コンドーム or ラブホテル); composed with 新作 or 流出 and labelled sexual,
+    they were the only rows that held these words, so the model flagged them
+    beside any noun (陰毛 外交). The generator still draws for every listed
+    term, so the rest of the build's random choices stay as they were.
+    """
     rows: list[Row] = []
     mods = {
         "ja": [e["text"] for e in read_tsv(DATA / "lexicons/ja/sexual.tsv") if e["kind"] == "modifier"],
@@ -287,11 +296,14 @@ def shared_wordlist_rows(shared: Path, rng: random.Random) -> list[Row]:
     for lang, path, name in lists:
         if not path.is_file():
             continue
+        judged = {t: labels for t, labels, _, source in public_term_rows(lang) if name in source.split(",")}
         terms = sorted({ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()})
         for term in terms:
             group = f"{lang}:public-lexicon:{name}:{term}"
             for mod in rng.sample(mods[lang], 3):
-                rows.append(Row(f"{term} {mod}", lang, ["sexual"], "generated", group, [f"public:{name}"], 0))
+                if term in judged:
+                    rows.append(Row(f"{term} {mod}", lang, list(judged[term]), "generated", group,
+                                    [f"public:{name}"], 0))
     return rows
 
 

@@ -253,6 +253,24 @@ def test_reviewed_public_rows_follow_the_review(tmp_path: Path) -> None:
     ]
 
 
+def test_public_word_list_terms_compose_only_as_judged(tmp_path: Path) -> None:
+    """Terms of a public word list become harmful rows only where public_terms.tsv judged them, with those labels."""
+    import random
+
+    bd = _build_module()
+    judged = {t: (labels, source) for t, labels, _, source in bd.public_term_rows("ja")}
+    listed = sorted(t for t, (_, source) in judged.items() if "ja-inappropriate-words" in source.split(","))[:2]
+    unjudged = ["陰毛", "コンドーム"]
+    assert listed and not set(unjudged) & set(judged)
+    folder = tmp_path / "ja-inappropriate-words"
+    folder.mkdir()
+    (folder / "Sexual.txt").write_text("\n".join(listed + unjudged) + "\n", encoding="utf-8")
+    rows = bd.shared_wordlist_rows(tmp_path, random.Random(0))
+    assert sorted({r.text.split()[0] for r in rows}) == listed
+    assert all(r.labels == judged[r.text.split()[0]][0] and len(r.text.split()) == 2 for r in rows)
+    assert len(rows) == 3 * len(listed)
+
+
 def test_reviewed_public_rows_stop_when_the_shared_file_changed(tmp_path: Path) -> None:
     bd = _build_module()
     shared, reviews = _review_fixture(tmp_path, ["変わった 行"], ["Insult.csv\t1\t000000000000\tharassment\t"])
