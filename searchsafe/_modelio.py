@@ -204,18 +204,25 @@ def _naming(target: Path):
         raise
 
 
-def _discard_dirs(tmp: Path | None, parent: Path, prefix: str) -> None:
-    """Remove an unfinished temporary model directory.
+def discard_temporary(tmp: str | os.PathLike[str] | None, path: Path, suffix: str = "") -> None:
+    """Remove the unfinished temporary sibling of *path* (file or directory) that this process made.
 
-    Ctrl-C or SIGTERM can land inside ``mkdtemp`` after the directory exists
-    but before its name is returned; then every directory with this process's
-    prefix goes, which only this process creates for this target.
+    Ctrl-C or SIGTERM can land inside ``mkstemp`` or ``mkdtemp`` after the
+    file or directory exists but before its name is returned (*tmp* is then
+    None); then every sibling named ``.NAME.tmp-<this pid>-*<suffix>`` goes,
+    which only this process creates for this target.
     """
     if tmp is not None:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    for p in parent.glob(glob.escape(prefix) + "*"):
-        shutil.rmtree(p, ignore_errors=True)
+        targets = [Path(tmp)]
+    else:
+        parent = path.parent if str(path.parent) else Path(".")
+        targets = list(parent.glob(glob.escape(f".{path.name}.tmp-{os.getpid()}-") + "*" + glob.escape(suffix)))
+    for target in targets:
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
 
 
 def write_model(model: ModelData, path: str | os.PathLike[str], manifest_extra: dict[str, Any]) -> Path:
@@ -229,10 +236,9 @@ def write_model(model: ModelData, path: str | os.PathLike[str], manifest_extra: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_siblings(path)
-    prefix = f".{path.name}.tmp-{os.getpid()}-"
     tmp: Path | None = None
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
         os.chmod(tmp, 0o777 & ~_umask())
         arrays = {
             "buckets": model.buckets.astype(np.int32),
@@ -272,7 +278,7 @@ def write_model(model: ModelData, path: str | os.PathLike[str], manifest_extra: 
                 os.fsync(f.fileno())
         replace_dir(tmp, path)
     except BaseException:
-        _discard_dirs(tmp, path.parent, prefix)
+        discard_temporary(tmp, path)
         raise
     model.manifest = manifest
     return path

@@ -302,17 +302,16 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
         yield sys.stdout
         sys.stdout.flush()
         return
-    from .._modelio import remove_stale_siblings
+    from .._modelio import discard_temporary, remove_stale_siblings
 
     check_output(path)
     p = Path(path)
     # The pid in the temporary name lets the next run remove what a killed one left.
     remove_stale_siblings(p)
-    parent = p.parent if str(p.parent) else Path(".")
-    prefix = f".{p.name}.tmp-{os.getpid()}-"
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.tmp-{os.getpid()}-", suffix=".tmp",
+                                   dir=p.parent if str(p.parent) else ".")
         with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
             yield f
             f.flush()
@@ -320,31 +319,13 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except OSError as exc:
-        _discard(tmp, parent, prefix)
+        discard_temporary(tmp, p, ".tmp")
         if exc.filename is None:  # a failed write (disk full) names no file by itself
             raise OSError(exc.errno, exc.strerror or str(exc), str(p)) from None
         raise
     except BaseException:
-        _discard(tmp, parent, prefix)
+        discard_temporary(tmp, p, ".tmp")
         raise
-
-
-def _discard(tmp: str | None, parent: Path, prefix: str) -> None:
-    """Remove an unfinished temporary file.
-
-    Ctrl-C or SIGTERM can land inside ``mkstemp`` after the file exists but
-    before its name is returned (CI caught one); then every file with this
-    process's prefix goes, which only this process and this target create.
-    """
-    import glob
-
-    if tmp is not None:
-        paths = [tmp]
-    else:
-        paths = glob.glob(os.path.join(glob.escape(str(parent)), glob.escape(prefix) + "*.tmp"))
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
 
 
 def write_text(path: str | None, text: str, *, encoding: str = "utf-8") -> None:
