@@ -178,13 +178,18 @@ def _stages_pure(clf, queries: list[str], repeats: int) -> dict[str, float]:
     return stages
 
 
-def _floor(clf, queries: list[str], repeats: int) -> dict[str, float]:
+def _views(queries: list[str]) -> list[tuple]:
+    """``_speedups.views`` of each query that has something to score: (normalized, ..., folded, lang)."""
     from searchsafe import _speedups
     from searchsafe._normalize import _qwerty_keeps, normalize
 
+    return [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries) if v[2]]
+
+
+def _floor(clf, queries: list[str], repeats: int) -> dict[str, float]:
     ex, pja, pko = _tokenizer_parts(clf)
     sp = ex._sp()
-    views = [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries) if v[2]]
+    views = _views(queries)
     parse = {"ja": pja, "ko": pko, "mixed": lambda s: (pja(s), pko(s)), "other": lambda s: s}
     folded = [v[2] for v in views]
     n = len(queries)
@@ -220,11 +225,8 @@ def _mecab_fresh(clf, queries: list[str]) -> dict[str, dict[str, float]]:
     queries, so MeCab's must be too, or the ratio compares a cold path with
     a warm one.
     """
-    from searchsafe import _speedups
-    from searchsafe._normalize import _qwerty_keeps, normalize
-
     _, pja, pko = _tokenizer_parts(clf)
-    views = [v for v in (_speedups.views(q, normalize, _qwerty_keeps) for q in queries) if v[2]]
+    views = _views(queries)
     return {lang: _latencies(p, [v[0] for v in views if v[3] == lang]) for lang, p in (("ja", pja), ("ko", pko))}
 
 

@@ -435,9 +435,10 @@ def _public(systems: Systems, root: Path, cap: int | None) -> dict[str, Any]:
                                "left_out_in_our_train": overlap,
                                "mean_chars": round(float(np.mean([len(t) for t in texts])), 1) if texts else 0.0,
                                "systems": {}}
-        res["f1_difference_95"] = f1_difference_interval(gold, F["searchsafe"].any(axis=1), F["keyword"].any(axis=1))
+        any_flags = {s: F[s].any(axis=1) for s in SYSTEMS}
+        res["f1_difference_95"] = f1_difference_interval(gold, any_flags["searchsafe"], any_flags["keyword"])
         for s in SYSTEMS:
-            any_flag = F[s].any(axis=1)
+            any_flag = any_flags[s]
             sysres = _prf(gold, any_flag)
             if "harassment" in spec:
                 sysres["harassment_rows"] = int(har.sum())

@@ -299,11 +299,12 @@ def shared_wordlist_rows(shared: Path, rng: random.Random) -> list[Row]:
         judged = {t: labels for t, labels, _, source in public_term_rows(lang) if name in source.split(",")}
         terms = sorted({ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()})
         for term in terms:
+            drawn = rng.sample(mods[lang], 3)
+            if term not in judged:
+                continue
             group = f"{lang}:public-lexicon:{name}:{term}"
-            for mod in rng.sample(mods[lang], 3):
-                if term in judged:
-                    rows.append(Row(f"{term} {mod}", lang, list(judged[term]), "generated", group,
-                                    [f"public:{name}"], 0))
+            rows += [Row(f"{term} {mod}", lang, list(judged[term]), "generated", group, [f"public:{name}"], 0)
+                     for mod in drawn]
     return rows
 
 
