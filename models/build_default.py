@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold-resamples", type=int, default=0,
                     help="thresholds: the median over this many bootstrap resamples of dev (default 0: dev once; "
                          "50 was tried in stop 23 and lifted child_safety's threshold past a clear query)")
+    ap.add_argument("--threshold-plateau", type=float, default=0.0,
+                    help="with --thresholds f1: the middle one of the cuts within this fraction of the best F1 "
+                         "(0: the best cut itself)")
     ap.add_argument("--thresholds", choices=("f1", "severity"), default="f1",
                     help="f1 (default): each category's F1-best threshold at --prevalence; severity: the library's "
                          "default precision targets (0.95 child_safety, 0.9 high severity). Stop 25 measured both on "
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon, morph_unit=args.morph_unit,
                   lexicon_position=args.lexicon_position,
                   char_ngram_min=args.char_ngram_min, hash_bits=args.hash_bits, n_jobs=args.jobs, calibration="dev",
-                  threshold_resamples=args.threshold_resamples, verbose=True)
+                  threshold_resamples=args.threshold_resamples, threshold_plateau=args.threshold_plateau,
+                  verbose=True)
     if args.thresholds == "f1":
         # At a 2 % harmful share a precision target is crossed where a handful of benign dev
         # rows sit, so it moved child_safety's threshold between 0.68 and 0.95 across builds

@@ -68,12 +68,17 @@ def label_matrix(labels: Sequence[Any], categories: Sequence[str]) -> np.ndarray
 
 
 def choose_threshold(
-    y: np.ndarray, p: np.ndarray, *, target_precision: float | None, sample_weight: np.ndarray | None = None
+    y: np.ndarray, p: np.ndarray, *, target_precision: float | None, sample_weight: np.ndarray | None = None,
+    plateau: float = 0.0,
 ) -> float:
     """The lowest threshold whose precision reaches *target_precision*, else the F1-best one.
 
     With *sample_weight*, precision and recall are weighted: that is how a
-    threshold is chosen for a prevalence other than the dev set's own.
+    threshold is chosen for a prevalence other than the dev set's own. With
+    *plateau* > 0 the F1 rule takes the middle one of the cuts whose F1 is
+    within that fraction of the best instead of the best cut itself: where
+    F1 is flat, the best cut is decided by a few rows and moves far between
+    two builds of nearly the same data, while the plateau's middle does not.
 
     Examples
     --------
@@ -82,6 +87,9 @@ def choose_threshold(
     >>> choose_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.8, 0.7, 0.9]), target_precision=0.9,
     ...                  sample_weight=np.array([1.0, 0.01, 1.0, 1.0]))
     0.7
+    >>> y, p = np.array([0, 1, 0, 1, 1]), np.array([0.2, 0.3, 0.4, 0.6, 0.9])
+    >>> choose_threshold(y, p, target_precision=None), choose_threshold(y, p, target_precision=None, plateau=0.3)
+    (0.3, 0.4)
     """
     y = np.asarray(y, dtype=bool)
     if y.sum() == 0 or y.all():
@@ -101,6 +109,11 @@ def choose_threshold(
         ok = np.nonzero(precision >= target_precision)[0]
         if ok.size:
             return float(np.clip(cut[ok[-1]], 0.05, 0.95))
+    if plateau > 0:
+        # The middle qualifying cut itself (the higher one of an even pair), not a value between
+        # two: where the qualifying cuts are not contiguous, an average could fall on one outside.
+        ok = cut[f1 >= f1.max() * (1.0 - plateau)]
+        return float(np.clip(ok[(len(ok) - 1) // 2], 0.05, 0.95))
     return float(np.clip(cut[int(np.argmax(f1))], 0.05, 0.95))
 
 
@@ -302,6 +315,11 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         weighs much, so a few rows near the cut can move the plain rule's
         threshold a long way between two builds of nearly the same data; the
         median moves far less.
+    threshold_plateau : float
+        0 (default): a category without a precision target gets its F1-best
+        threshold. Between 0 and 1: the middle one of the cuts whose
+        (prevalence-weighted) F1 is within this fraction of the best, a
+        threshold that moves less between builds (see :func:`choose_threshold`).
     n_jobs : int
         Categories trained at the same time, in worker processes; the model is
         the same for every value.
@@ -343,6 +361,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         prevalence: float | None = None,
         calibration: str = "oof",
         threshold_resamples: int = 0,
+        threshold_plateau: float = 0.0,
         n_jobs: int = 1,
         random_state: int = 0,
         verbose: bool = False,
@@ -368,6 +387,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.prevalence = prevalence
         self.calibration = calibration
         self.threshold_resamples = threshold_resamples
+        self.threshold_plateau = threshold_plateau
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -398,6 +418,9 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         tr = self.threshold_resamples
         if not (isinstance(tr, int) and not isinstance(tr, bool) and tr >= 0):
             raise InvalidParameterError(f"threshold_resamples must be a non-negative integer; got {tr!r}")
+        tp = self.threshold_plateau
+        if not (isinstance(tp, (int, float)) and not isinstance(tp, bool) and 0 <= tp < 1):
+            raise InvalidParameterError(f"threshold_plateau must be a number from 0 up to (not including) 1; got {tp!r}")
         if self.calibration not in ("oof", "dev"):
             raise InvalidParameterError(f"calibration must be 'oof' or 'dev'; got {self.calibration!r}")
         if self.length_norm not in ("none", "sqrt"):
@@ -607,13 +630,16 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         self.thresholds_ = self._choose_thresholds(Yd, Pd)
         if self.threshold_resamples:
             self.threshold_source_ += f" (median of {self.threshold_resamples} bootstrap resamples)"
+        if self.threshold_plateau:
+            self.threshold_source_ += f" (F1 plateau: the middle one of the cuts within {self.threshold_plateau:g} of the best)"
         self.n_train_ = len(texts)
         return self
 
     def _choose_thresholds(self, Yd: np.ndarray, Pd: np.ndarray) -> np.ndarray:
         def choose(Y: np.ndarray, P: np.ndarray) -> list[float]:
             w = prevalence_weights(Y, self.prevalence)
-            return [choose_threshold(Y[:, j], P[:, j], target_precision=self._target(cat), sample_weight=w)
+            return [choose_threshold(Y[:, j], P[:, j], target_precision=self._target(cat), sample_weight=w,
+                                     plateau=float(self.threshold_plateau))
                     for j, cat in enumerate(self.categories)]
 
         if not self.threshold_resamples:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 import searchsafe
@@ -161,6 +163,9 @@ PARAM_ERRORS = [
     ({"prevalence": True}, "prevalence must be None or a number in (0, 1); got True"),
     ({"threshold_resamples": -1}, "threshold_resamples must be a non-negative integer; got -1"),
     ({"threshold_resamples": 2.5}, "threshold_resamples must be a non-negative integer; got 2.5"),
+    ({"threshold_plateau": 1.0}, "threshold_plateau must be a number from 0 up to (not including) 1; got 1.0"),
+    ({"threshold_plateau": -0.1}, "threshold_plateau must be a number from 0 up to (not including) 1; got -0.1"),
+    ({"threshold_plateau": "2%"}, "threshold_plateau must be a number from 0 up to (not including) 1; got '2%'"),
 ]
 
 
@@ -225,6 +230,41 @@ CHOOSE_CASES = [
 @pytest.mark.parametrize(("y", "p", "target", "expected"), CHOOSE_CASES)
 def test_choose_threshold(y, p, target, expected) -> None:
     assert choose_threshold(np.array(y), np.array(p), target_precision=target) == pytest.approx(expected)
+
+
+PLATEAU_CASES = [
+    # F1 by cut: 0.9 -> 0.5, 0.6 -> 0.8, 0.4 -> 0.67, 0.3 -> 0.86 (best), 0.2 -> 0.75.
+    ([0, 1, 0, 1, 1], [0.2, 0.3, 0.4, 0.6, 0.9], 0.0, 0.3),
+    ([0, 1, 0, 1, 1], [0.2, 0.3, 0.4, 0.6, 0.9], 0.15, 0.3),   # 0.6, 0.3, 0.2 qualify
+    ([0, 1, 0, 1, 1], [0.2, 0.3, 0.4, 0.6, 0.9], 0.3, 0.4),    # 0.6, 0.4, 0.3, 0.2: the higher middle one
+    ([0, 1, 0, 1], [0.2, 0.4, 0.6, 0.8], 0.5, 0.6),
+    # 0.75 and 0.25 qualify, 0.5 does not: an average of the two would land on it.
+    ([0, 0, 0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5, 0.75, 0.25], 0.5, 0.75),
+]
+
+
+@pytest.mark.parametrize(("y", "p", "plateau", "expected"), PLATEAU_CASES)
+def test_choose_threshold_on_the_f1_plateau(y, p, plateau, expected) -> None:
+    assert choose_threshold(np.array(y), np.array(p), target_precision=None, plateau=plateau) == pytest.approx(expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.floats(0.06, 0.94)), min_size=2, max_size=40),
+       st.floats(0.0, 0.5))
+def test_plateau_threshold_keeps_f1_within_the_plateau(rows, plateau) -> None:
+    y = np.array([r[0] for r in rows])
+    p = np.array([r[1] for r in rows])
+    if y.all() or not y.any():
+        return
+
+    def f1(t: float) -> float:
+        flag = p >= t
+        tp = (flag & y).sum()
+        return 2 * tp / (flag.sum() + y.sum())
+
+    best = f1(choose_threshold(y, p, target_precision=None))
+    t = choose_threshold(y, p, target_precision=None, plateau=plateau)
+    assert f1(t) >= best * (1 - plateau) - 1e-12
 
 
 def test_threads_give_the_same_model() -> None:
@@ -309,6 +349,27 @@ def test_dev_calibration_and_refit_keep_what_dev_chose() -> None:
     with pytest.raises(InvalidParameterError) as info:
         QueryClassifier(categories=CATS[::-1], sentencepiece_vocab_size=0).fit(X, Y, calibration_from=first)
     assert str(info.value) == "calibration_from must be a fitted QueryClassifier with the same categories"
+
+
+def test_cli_train_threshold_plateau_needs_in_memory_training(tmp_path, capsys) -> None:
+    from searchsafe.cli import main
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,labels\n猫,\n", encoding="utf-8")
+    assert main(["train", str(data), "--out", str(tmp_path / "m"), "--threshold-plateau", "0.02", "--out-of-core"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "--threshold-plateau works with in-memory training only; drop --out-of-core or it")
+
+
+def test_cli_train_threshold_plateau_must_be_below_one(tmp_path, capsys) -> None:
+    from searchsafe.cli import main
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,labels\n猫,\n", encoding="utf-8")
+    assert main(["train", str(data), "--out", str(tmp_path / "m"), "--threshold-plateau", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "argument --threshold-plateau: must be a number from 0 up to (not including) 1; got '1' "
+        "(see 'searchsafe train --help')")
 
 
 def test_cli_train_threshold_resamples_needs_in_memory_training(tmp_path, capsys) -> None:

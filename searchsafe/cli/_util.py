@@ -102,6 +102,7 @@ def float_arg(accept, message: str):
 positive_float = float_arg(lambda v: 0 < v < float("inf"), "must be a positive number")
 fraction = float_arg(lambda v: 0.0 < v < 1.0, "must be a fraction between 0 and 1 (exclusive)")
 unit_interval = float_arg(lambda v: 0.0 <= v <= 1.0, "must be a number from 0 to 1")
+below_one = float_arg(lambda v: 0.0 <= v < 1.0, "must be a number from 0 up to (not including) 1")
 kappa_bound = float_arg(lambda v: -1.0 <= v <= 1.0, "must be a number from -1 to 1")
 
 

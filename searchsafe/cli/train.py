@@ -12,7 +12,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ._util import (
-    CliError, EXIT_OK, Labeled, add_labeled_input, add_quiet, category_list, check_inputs, fraction, int_in,
+    CliError, EXIT_OK, Labeled, add_labeled_input, add_quiet, below_one, category_list, check_inputs, fraction, int_in,
     labeled_reader, positive_float, positive_int, read_labeled, say, say_ignored, score_all, sha256, target_arg,
     warnings_to_stderr,
 )
@@ -77,6 +77,10 @@ def add_parser(sub: Any) -> None:
                    help="each threshold is the median of the ones chosen on N bootstrap resamples of the dev "
                         "rows, which moves far less between builds when --prevalence is low (default: 0, "
                         "chosen on the dev rows once)")
+    m.add_argument("--threshold-plateau", type=below_one, default=0.0, metavar="FRACTION",
+                   help="a category without a precision target gets the middle one of the cuts whose dev F1 is "
+                        "within FRACTION of the best, e.g. 0.02, instead of the best cut itself; it moves less "
+                        "between builds (default: 0, the best cut)")
     m.add_argument("--length-norm", choices=("none", "sqrt"), default="sqrt",
                    help="'sqrt': feature values divided by the square root of their count, which suits a "
                         "few thousand labels; 'none': a term counts fully whatever stands beside it, which "
@@ -198,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--lexicon works with in-memory training only; drop --out-of-core or --lexicon")
     if args.threshold_resamples and args.out_of_core:
         raise CliError("--threshold-resamples works with in-memory training only; drop --out-of-core or it")
+    if args.threshold_plateau and args.out_of_core:
+        raise CliError("--threshold-plateau works with in-memory training only; drop --out-of-core or it")
     if args.lexicon is not None:
         from .._errors import InvalidParameterError
         from .._lexicon import read_lexicon_dir
@@ -236,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
         korean_backend=args.korean_backend, target_precision=target_precision, random_state=args.seed,
         prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon,
         lexicon_position=args.lexicon_position, morph_unit=args.morph_unit,
-        threshold_resamples=args.threshold_resamples, verbose=not args.quiet,
+        threshold_resamples=args.threshold_resamples, threshold_plateau=args.threshold_plateau,
+        verbose=not args.quiet,
     )
     dev = Labeled(dev_rows, cats) if dev_rows else None
     with warnings_to_stderr():
