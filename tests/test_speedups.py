@@ -893,3 +893,33 @@ def test_word_table_keeps_long_words_out_of_the_table_but_lets_peek_find_the_las
         assert t.get(w, str.upper) == w.upper() and t.peek(w) == w.upper()
     assert not t._young and not t._old  # never in the table proper
     assert len(t._recent) == 1  # bounded: cleared when full
+
+
+# -- garbage collector ------------------------------------------------------------
+
+def test_a_batchs_per_query_containers_are_not_tracked_by_the_collector(fast) -> None:
+    # Tracked, a batch's per-query lists outlive two collections and push Python's
+    # collector into full passes over the whole heap in the middle of scoring.
+    import gc
+
+    sc = fast._compiled
+    fast.score_batch(["猫 飼い方"])  # builds this thread's tokenizer calls
+    parse_ja, parse_ko, parse_mixed, encode_ids, _ = sc._local.calls
+    queries = ["猫 飼い方", "死にたい 楽な方法", "고양이 사료 추천", "", "iphone 16 ケース"]
+    items, folded, surfaces = sp.prepare(queries, None, _compiled._normalize, _compiled._qwerty_keeps,
+                                         parse_ja, parse_ko, parse_mixed)
+    assert [gc.is_tracked(it) for it in items if it is not None] == [False] * 4
+    hits, _ = sp.lexicon_hits(sc._lexicon_table, items, sc._morpheme, surfaces, sc._bounds, sc._bound_tables)
+    assert any(h is not None for h in hits)
+    assert not any(gc.is_tracked(h) for h in hits if h is not None)
+    ids = encode_ids(folded)
+    assert ids and not any(gc.is_tracked(x) for x in ids)
+
+
+def test_call_each_leaves_a_list_holding_a_container_tracked() -> None:
+    import gc
+
+    out = sp.call_each(lambda t: [t, [t]], (), ["a", "b"])
+    assert out == [["a", ["a"]], ["b", ["b"]]] and all(gc.is_tracked(x) for x in out)
+    out = sp.call_each(lambda t: [len(t), 2], (), ["a"])
+    assert out == [[1, 2]] and not gc.is_tracked(out[0])
