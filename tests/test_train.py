@@ -351,16 +351,6 @@ def test_dev_calibration_and_refit_keep_what_dev_chose() -> None:
     assert str(info.value) == "calibration_from must be a fitted QueryClassifier with the same categories"
 
 
-def test_cli_train_threshold_plateau_needs_in_memory_training(tmp_path, capsys) -> None:
-    from searchsafe.cli import main
-
-    data = tmp_path / "d.csv"
-    data.write_text("text,labels\n猫,\n", encoding="utf-8")
-    assert main(["train", str(data), "--out", str(tmp_path / "m"), "--threshold-plateau", "0.02", "--out-of-core"]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        "--threshold-plateau works with in-memory training only; drop --out-of-core or it")
-
-
 def test_cli_train_threshold_plateau_must_be_below_one(tmp_path, capsys) -> None:
     from searchsafe.cli import main
 
@@ -372,11 +362,12 @@ def test_cli_train_threshold_plateau_must_be_below_one(tmp_path, capsys) -> None
         "(see 'searchsafe train --help')")
 
 
-def test_cli_train_threshold_resamples_needs_in_memory_training(tmp_path, capsys) -> None:
+@pytest.mark.parametrize("option,value", [("--threshold-resamples", "5"), ("--threshold-plateau", "0.02")])
+def test_cli_train_threshold_options_need_in_memory_training(tmp_path, capsys, option: str, value: str) -> None:
     from searchsafe.cli import main
 
     data = tmp_path / "d.csv"
     data.write_text("text,labels\n猫,\n", encoding="utf-8")
-    assert main(["train", str(data), "--out", str(tmp_path / "m"), "--threshold-resamples", "5", "--out-of-core"]) == 2
+    assert main(["train", str(data), "--out", str(tmp_path / "m"), option, value, "--out-of-core"]) == 2
     assert capsys.readouterr().err.strip().endswith(
-        "--threshold-resamples works with in-memory training only; drop --out-of-core or it")
+        f"{option} works with in-memory training only; drop --out-of-core or it")
