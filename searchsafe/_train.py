@@ -420,7 +420,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"threshold_resamples must be a non-negative integer; got {tr!r}")
         tp = self.threshold_plateau
         if not (isinstance(tp, (int, float)) and not isinstance(tp, bool) and 0 <= tp < 1):
-            raise InvalidParameterError(f"threshold_plateau must be a number from 0 up to (not including) 1; got {tp!r}")
+            raise InvalidParameterError(
+                f"threshold_plateau must be a number from 0 up to (not including) 1; got {tp!r}")
         if self.calibration not in ("oof", "dev"):
             raise InvalidParameterError(f"calibration must be 'oof' or 'dev'; got {self.calibration!r}")
         if self.length_norm not in ("none", "sqrt"):
@@ -631,7 +632,8 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
         if self.threshold_resamples:
             self.threshold_source_ += f" (median of {self.threshold_resamples} bootstrap resamples)"
         if self.threshold_plateau:
-            self.threshold_source_ += f" (F1 plateau: the middle one of the cuts within {self.threshold_plateau:g} of the best)"
+            self.threshold_source_ += (
+                f" (F1 plateau: the middle one of the cuts within {self.threshold_plateau:g} of the best)")
         self.n_train_ = len(texts)
         return self
 

@@ -12,8 +12,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ._util import (
-    CliError, EXIT_OK, Labeled, add_labeled_input, add_quiet, below_one, category_list, check_inputs, fraction, int_in,
-    labeled_reader, positive_float, positive_int, read_labeled, say, say_ignored, score_all, sha256, target_arg,
+    CliError, EXIT_OK, Labeled, add_labeled_input, add_quiet, below_one, category_list, check_inputs, fraction,
+    int_in, labeled_reader, positive_float, positive_int, read_labeled, say, say_ignored, score_all, sha256, target_arg,
     warnings_to_stderr,
 )
 
