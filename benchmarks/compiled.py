@@ -86,6 +86,10 @@ def _tokenizer_parts(clf):
     return ex, getattr(ja, "mecab_parse"), getattr(ko, "mecab_parse")
 
 
+def _no_tokens(text: str) -> str:
+    return ""
+
+
 def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
     """Each stage of ``score_batch`` as the compiled path runs it, µs per query, timed inside the same calls.
 
@@ -152,9 +156,15 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
     best: dict[str, float] = {}
     b: list[str] = []
     left: list[int] = []
+    views_only = float("inf")
     for _ in range(repeats):
         a = pool.take("mixed", n)
         best_total = min(best_total, _cpu(lambda: clf.score_batch(a), 1))
+        # The text views alone, on a fresh batch of their own: prepare() with tokenizers that return nothing.
+        v = pool.take("mixed", n)
+        t0 = time.perf_counter()
+        real.prepare(v, None, _compiled._normalize, _compiled._qwerty_keeps, _no_tokens, _no_tokens, _no_tokens)
+        views_only = min(views_only, time.perf_counter() - t0)
         b = pool.take("mixed", n)
         acc.clear()
         parses[0] = 0
@@ -179,6 +189,7 @@ def _stages_compiled(clf, pool, n: int, repeats: int) -> dict[str, float]:
         _per_q(best["total"], n) - sum(stages.values()), 2)
     stages["score_batch with these timers"] = _per_q(best["total"], n)
     stages["of which Python's garbage collector (inside the stages)"] = _per_q(best["gc"], n)
+    stages["text views alone, on another fresh batch (prepare() without tokenizers)"] = _per_q(views_only, n)
     stages["score_batch"] = _per_q(best_total, n)
     # Shares, from the last timed batch.
     stages["normalize fallback share"] = round(
