@@ -126,7 +126,7 @@ def remove_stale_siblings(path: Path) -> list[Path]:
     process id in the name tells a live writer's files from a dead one's.
     """
     removed = []
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     prefix = f".{path.name}."
     try:
         with os.scandir(parent) as entries:
@@ -215,8 +215,7 @@ def discard_temporary(tmp: str | os.PathLike[str] | None, path: Path, suffix: st
     if tmp is not None:
         targets = [Path(tmp)]
     else:
-        parent = path.parent if str(path.parent) else Path(".")
-        targets = list(parent.glob(glob.escape(f".{path.name}.tmp-{os.getpid()}-") + "*" + glob.escape(suffix)))
+        targets = list(path.parent.glob(glob.escape(f".{path.name}.tmp-{os.getpid()}-") + "*" + glob.escape(suffix)))
     for target in targets:
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target, ignore_errors=True)

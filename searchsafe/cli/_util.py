@@ -285,7 +285,7 @@ def check_output(path: str | None) -> None:
     p = Path(path)
     if p.is_dir():
         raise CliError(f"{path}: is a directory; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
+    parent = p.parent
     if not parent.is_dir():
         raise CliError(f"{path}: cannot write: no directory {parent}")
 
@@ -312,7 +312,7 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.tmp-{os.getpid()}-", suffix=".tmp",
-                                   dir=p.parent if str(p.parent) else ".")
+                                   dir=p.parent)
         with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
             yield f
             f.flush()

@@ -242,7 +242,7 @@ def run_score(args: argparse.Namespace) -> int:
         out_path = Path(_strip_scheme(out))
         if out_path.exists() and not args.force:
             raise CliError(f"{out}: already exists; pass --force to replace it")
-        parent = out_path.parent if str(out_path.parent) else Path(".")
+        parent = out_path.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)  # as Spark itself does for a new output
         except OSError as exc:

@@ -126,7 +126,7 @@ def _check_model_out(out: Path, force: bool) -> None:
             raise CliError(f"{out}: exists and is not a searchsafe model directory; choose a new --out")
         if not force:
             raise CliError(f"{out}: a model is already there; pass --force to replace it")
-    parent = out.parent if str(out.parent) else Path(".")
+    parent = out.parent
     if parent.exists() and not parent.is_dir():
         raise CliError(f"{out}: cannot write: {parent} is not a directory")
 
