@@ -741,11 +741,346 @@ static PyObject *py_views(PyObject *self, PyObject *args)
     return views_impl(query, normalize, latin_ok == Py_None ? NULL : latin_ok);
 }
 
+/* ------------------------------------------------------------------ */
+/* WordTable: a bounded table of word -> value (MeCab's output of the word).
+ *
+ * The compiled path looks up every word of every query here. In a dict of
+ * 100,000 words each look-up missed the cache three times (the index, the
+ * entry, the key's str to compare), and those misses were 13 % of score_batch
+ * (profiled). Here a slot is one 64-byte line holding a hash tag, the key's
+ * code points in the str's own canonical width and the value, so a hit reads
+ * one line, and a word of a query is looked up without making a str of it.
+ *
+ * Semantics follow searchsafe._tokenize._WordTable: two generations of at
+ * most per_generation words (when the young one is full it becomes the old
+ * one; a word found in the old one is copied back), and words too long for a
+ * slot kept only among the last few (recent), so peek() finds the word a
+ * query has just computed. It only memoizes: what it returns is always what
+ * compute(word) returned for that word. Every operation holds the GIL. */
+
+/* What is left of a 64-byte line after the tag, kind, length and value: 48 bytes on 64-bit platforms. */
+#define WT_KEY_BYTES (56 - (int)sizeof(PyObject *))
+
+typedef struct {
+    uint32_t tag;   /* 0: empty; else the key's hash with the top bit set */
+    uint8_t kind;   /* the key's canonical PyUnicode kind: 1, 2 or 4 */
+    uint8_t len;    /* its length in code points */
+    uint16_t unused;
+    PyObject *value;
+    unsigned char key[WT_KEY_BYTES];
+} WTSlot;
+typedef char wt_slot_is_one_cache_line[sizeof(WTSlot) == 64 ? 1 : -1];
+
+typedef struct {
+    WTSlot *slots; /* NULL until the first insert; aligned to a cache line */
+    void *block;   /* what was allocated, for free() */
+    size_t mask;
+    Py_ssize_t used;
+} WTGen;
+
+typedef struct {
+    PyObject_HEAD
+    WTGen young, old;
+    Py_ssize_t per_generation, max_chars, recent_max;
+    size_t capacity; /* slots per generation, a power of two */
+    PyObject *recent; /* dict: words that do not fit a slot */
+} WordTableObject;
+
+typedef struct {
+    uint32_t tag;
+    uint8_t kind, len;
+    unsigned char key[WT_KEY_BYTES];
+} WTKey;
+
+static PyTypeObject WordTableType;
+
+/* The key of text[start:end] in canonical width (the width of a str holding
+ * only those code points), so equal words give equal bytes whatever the
+ * width of the text they stand in. 0 when it does not fit a slot. */
+static int wt_key(int kind, const void *data, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_chars, WTKey *k)
+{
+    Py_ssize_t n = end - start;
+    if (n <= 0 || n > max_chars || n > WT_KEY_BYTES)
+        return 0;
+    Py_UCS4 maxc = 0;
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c > maxc)
+            maxc = c;
+    }
+    int ck = maxc < 0x100 ? 1 : maxc < 0x10000 ? 2 : 4;
+    if (n * ck > WT_KEY_BYTES)
+        return 0;
+    memset(k->key, 0, WT_KEY_BYTES);
+    if (ck == kind) {
+        memcpy(k->key, (const char *)data + start * kind, (size_t)(n * kind));
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, start + i);
+            if (ck == 1)
+                k->key[i] = (unsigned char)c;
+            else if (ck == 2)
+                ((uint16_t *)k->key)[i] = (uint16_t)c;
+            else
+                ((uint32_t *)k->key)[i] = (uint32_t)c;
+        }
+    }
+    /* FNV-1a over the key's bytes, width and length, then murmur3's finalizer. */
+    uint32_t h = 2166136261u ^ (uint32_t)(ck * 256 + n);
+    for (Py_ssize_t i = 0; i < n * ck; i++)
+        h = (h ^ k->key[i]) * 16777619u;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    k->tag = h | 0x80000000u;
+    k->kind = (uint8_t)ck;
+    k->len = (uint8_t)n;
+    return 1;
+}
+
+static WTSlot *wt_find(const WTGen *g, const WTKey *k)
+{
+    if (g->slots == NULL)
+        return NULL;
+    for (size_t i = k->tag & g->mask;; i = (i + 1) & g->mask) {
+        WTSlot *s = &g->slots[i];
+        if (s->tag == 0)
+            return NULL;
+        if (s->tag == k->tag && s->kind == k->kind && s->len == k->len &&
+            memcmp(s->key, k->key, WT_KEY_BYTES) == 0)
+            return s;
+    }
+}
+
+static void wt_gen_free(WTGen *g)
+{
+    if (g->slots != NULL) {
+        WTSlot *slots = g->slots;
+        void *block = g->block;
+        size_t cap = g->mask + 1;
+        g->slots = NULL;
+        g->block = NULL;
+        g->used = 0;
+        for (size_t i = 0; i < cap; i++)
+            if (slots[i].tag != 0)
+                Py_DECREF(slots[i].value);
+        PyMem_RawFree(block);
+    }
+}
+
+/* Stores value under k in the young generation (a new reference is taken),
+ * turning a full young generation into the old one first. 0, or -1 with
+ * MemoryError. */
+static int wt_store(WordTableObject *t, const WTKey *k, PyObject *value)
+{
+    WTSlot *s = wt_find(&t->young, k);
+    if (s != NULL) {
+        Py_INCREF(value);
+        Py_SETREF(s->value, value);
+        return 0;
+    }
+    if (t->young.used >= t->per_generation) {
+        WTGen gone = t->old;
+        t->old = t->young;
+        t->young.slots = NULL;
+        t->young.block = NULL;
+        t->young.used = 0;
+        wt_gen_free(&gone); /* decrefs run last: the table is consistent if one frees a word table */
+    }
+    if (t->young.slots == NULL) {
+        /* One slot per cache line: a slot across two lines would miss twice. */
+        void *block = PyMem_RawCalloc(t->capacity + 1, sizeof(WTSlot));
+        if (block == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->young.block = block;
+        t->young.slots = (WTSlot *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+        t->young.mask = t->capacity - 1;
+    }
+    size_t i = k->tag & t->young.mask;
+    while (t->young.slots[i].tag != 0)
+        i = (i + 1) & t->young.mask;
+    s = &t->young.slots[i];
+    s->tag = k->tag;
+    s->kind = k->kind;
+    s->len = k->len;
+    memcpy(s->key, k->key, WT_KEY_BYTES);
+    Py_INCREF(value);
+    s->value = value;
+    t->young.used++;
+    return 0;
+}
+
+/* The value of text[start:end]: a new reference. compute (a callable) makes
+ * it for a word the table lacks; with compute NULL, a missing word gives
+ * NULL with no error set (peek). */
+static PyObject *wt_lookup(WordTableObject *t, PyObject *text, Py_ssize_t start, Py_ssize_t end, PyObject *compute)
+{
+    WTKey k;
+    if (wt_key(PyUnicode_KIND(text), PyUnicode_DATA(text), start, end, t->max_chars, &k)) {
+        WTSlot *s = wt_find(&t->young, &k);
+        if (s != NULL) {
+            Py_INCREF(s->value);
+            return s->value;
+        }
+        s = wt_find(&t->old, &k);
+        PyObject *v;
+        if (s != NULL) {
+            v = s->value;
+            Py_INCREF(v);
+            if (compute == NULL)
+                return v; /* peek moves nothing */
+        } else {
+            if (compute == NULL)
+                return NULL;
+            PyObject *word = PyUnicode_Substring(text, start, end);
+            if (word == NULL)
+                return NULL;
+            v = PyObject_CallOneArg(compute, word);
+            Py_DECREF(word);
+            if (v == NULL)
+                return NULL;
+        }
+        if (wt_store(t, &k, v) < 0) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        return v;
+    }
+    /* Too long for a slot: pasted text or an attack, which does not recur. */
+    PyObject *word = PyUnicode_Substring(text, start, end);
+    if (word == NULL)
+        return NULL;
+    PyObject *v = PyDict_GetItemWithError(t->recent, word);
+    if (v != NULL || PyErr_Occurred() || compute == NULL) {
+        Py_XINCREF(v);
+        Py_DECREF(word);
+        return v;
+    }
+    v = PyObject_CallOneArg(compute, word);
+    if (v != NULL) {
+        if (PyDict_GET_SIZE(t->recent) >= t->recent_max)
+            PyDict_Clear(t->recent);
+        if (PyDict_SetItem(t->recent, word, v) < 0)
+            Py_CLEAR(v);
+    }
+    Py_DECREF(word);
+    return v;
+}
+
+static PyObject *wt_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"per_generation", "max_chars", "recent", NULL};
+    Py_ssize_t per_generation, max_chars = 24, recent_max = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "n|nn:WordTable", kwlist, &per_generation, &max_chars,
+                                     &recent_max))
+        return NULL;
+    if (per_generation < 1 || per_generation > (1 << 26)) {
+        PyErr_Format(PyExc_ValueError, "WordTable: per_generation must be 1 to %d; got %zd", 1 << 26, per_generation);
+        return NULL;
+    }
+    if (max_chars < 0 || recent_max < 1) {
+        PyErr_SetString(PyExc_ValueError, "WordTable: max_chars must be >= 0 and recent >= 1");
+        return NULL;
+    }
+    WordTableObject *t = (WordTableObject *)type->tp_alloc(type, 0);
+    if (t == NULL)
+        return NULL;
+    /* At most 4/5 full, so a probe for a missing word stays short. */
+    size_t cap = 8;
+    while (cap * 4 < (size_t)per_generation * 5)
+        cap <<= 1;
+    t->capacity = cap;
+    t->per_generation = per_generation;
+    t->max_chars = max_chars;
+    t->recent_max = recent_max;
+    t->recent = PyDict_New();
+    if (t->recent == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static void wt_dealloc(WordTableObject *t)
+{
+    wt_gen_free(&t->young);
+    wt_gen_free(&t->old);
+    Py_XDECREF(t->recent);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *wt_word_arg(PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "WordTable: word must be str; got %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    return arg;
+}
+
+static PyObject *wt_get(WordTableObject *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "WordTable.get(word, compute) takes two arguments");
+        return NULL;
+    }
+    if (wt_word_arg(args[0]) == NULL)
+        return NULL;
+    return wt_lookup(t, args[0], 0, PyUnicode_GET_LENGTH(args[0]), args[1]);
+}
+
+static PyObject *wt_peek(WordTableObject *t, PyObject *word)
+{
+    if (wt_word_arg(word) == NULL)
+        return NULL;
+    PyObject *v = wt_lookup(t, word, 0, PyUnicode_GET_LENGTH(word), NULL);
+    if (v == NULL && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return v;
+}
+
+static PyObject *wt_sizes(WordTableObject *t, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(nnn)", t->young.used, t->old.used, PyDict_GET_SIZE(t->recent));
+}
+
+static PyObject *wt_clear(WordTableObject *t, PyObject *Py_UNUSED(ignored))
+{
+    wt_gen_free(&t->young);
+    wt_gen_free(&t->old);
+    PyDict_Clear(t->recent);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef wt_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))wt_get, METH_FASTCALL,
+     "get(word, compute): the value stored for word, or compute(word), stored and returned."},
+    {"peek", (PyCFunction)wt_peek, METH_O, "peek(word): the value stored for word, or None; computes nothing."},
+    {"sizes", (PyCFunction)wt_sizes, METH_NOARGS, "sizes() -> (young, old, recent): words held in each part."},
+    {"clear", (PyCFunction)wt_clear, METH_NOARGS, "Forget every word."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject WordTableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "searchsafe._speedups.WordTable",
+    .tp_basicsize = sizeof(WordTableObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "WordTable(per_generation, max_chars=24, recent=64): a bounded table of word -> value.",
+    .tp_new = wt_new,
+    .tp_dealloc = (destructor)wt_dealloc,
+    .tp_methods = wt_methods,
+};
+
 /* MeCab's output of text read word by word through a table of words seen
- * before: spec is (table, parse), table a searchsafe._tokenize._WordTable.
- * Equals " ".join(table.get(w, parse) for w in text.split()); a word already
- * in the table's young generation is read here, any other goes through get(). */
-static PyObject *STR_YOUNG, *STR_GET, *STR_SPACE;
+ * before: spec is (table, parse), table a WordTable. Equals
+ * " ".join(table.get(w, parse) for w in text.split()), reading each word's
+ * slot straight from text. */
+static PyObject *STR_SPACE;
 
 /* The next whitespace-separated word of a str at or after *end, as
  * [*start, *end); 0 when there is none. The split str.split() makes. */
@@ -767,39 +1102,49 @@ static inline int next_word(int kind, const void *data, Py_ssize_t n, Py_ssize_t
 static PyObject *word_raw(PyObject *spec, PyObject *text)
 {
     PyObject *table = PyTuple_GET_ITEM(spec, 0), *parse = PyTuple_GET_ITEM(spec, 1);
-    PyObject *young = PyObject_GetAttr(table, STR_YOUNG), *get = NULL, *parts = PyList_New(0), *out = NULL;
-    if (young == NULL || parts == NULL || !PyDict_Check(young)) {
-        if (young != NULL && !PyDict_Check(young))
-            PyErr_SetString(PyExc_TypeError, "word table's _young must be a dict");
-        goto done;
+    if (!PyObject_TypeCheck(table, &WordTableType)) {
+        PyErr_Format(PyExc_TypeError, "prepare: a word spec's table must be a searchsafe._speedups.WordTable; got %.100s",
+                     Py_TYPE(table)->tp_name);
+        return NULL;
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0, j = 0;
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
+    PyObject *first = NULL, *parts = NULL, *out = NULL;
     while (next_word(kind, data, n, &i, &j)) {
-        PyObject *word = PyUnicode_Substring(text, i, j);
-        if (word == NULL)
-            goto done;
-        PyObject *v = PyDict_GetItemWithError(young, word);
-        if (v != NULL) {
-            Py_INCREF(v);
-        } else if (!PyErr_Occurred()) {
-            if (get == NULL)
-                get = PyObject_GetAttr(table, STR_GET);
-            v = get == NULL ? NULL : PyObject_CallFunctionObjArgs(get, word, parse, NULL);
-        }
-        Py_DECREF(word);
+        PyObject *v = wt_lookup((WordTableObject *)table, text, i, j, parse);
         if (v == NULL)
             goto done;
+        if (!PyUnicode_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "prepare: a word's parse must be a str; got %.100s", Py_TYPE(v)->tp_name);
+            Py_DECREF(v);
+            goto done;
+        }
+        if (first == NULL && parts == NULL) {
+            first = v; /* most queries are one word: no list, no join */
+            continue;
+        }
+        if (parts == NULL) {
+            parts = PyList_New(0);
+            if (parts == NULL || PyList_Append(parts, first) < 0) {
+                Py_DECREF(v);
+                goto done;
+            }
+            Py_CLEAR(first);
+        }
         int rc = PyList_Append(parts, v);
         Py_DECREF(v);
         if (rc < 0)
             goto done;
     }
-    out = PyUnicode_Join(STR_SPACE, parts);
+    if (parts != NULL)
+        out = PyUnicode_Join(STR_SPACE, parts);
+    else if (first != NULL)
+        out = Py_NewRef(first);
+    else
+        out = PyUnicode_New(0, 0);
 done:
-    Py_XDECREF(young);
-    Py_XDECREF(get);
+    Py_XDECREF(first);
     Py_XDECREF(parts);
     return out;
 }
@@ -807,6 +1152,45 @@ done:
 static inline int is_word_spec(PyObject *p)
 {
     return PyTuple_Check(p) && PyTuple_GET_SIZE(p) == 2;
+}
+
+/* Memory-level parallelism for prepare(): the slots of a query's words
+ * (stage 1) and then their values (stage 2) are fetched a few queries ahead,
+ * so the cache misses of many look-ups overlap instead of queueing one by
+ * one (each hit missed the cache twice: the slot, then the value's
+ * refcount). Only hints: nothing is stored or computed. */
+static void wt_prefetch_words(WordTableObject *t, PyObject *text, int stage)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0, j = 0;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    while (next_word(kind, data, n, &i, &j)) {
+        WTKey k;
+        if (t->young.slots == NULL || !wt_key(kind, data, i, j, t->max_chars, &k))
+            continue;
+        if (stage == 1) {
+            PREFETCH(&t->young.slots[k.tag & t->young.mask]);
+        } else {
+            WTSlot *s = wt_find(&t->young, &k);
+            if (s != NULL) {
+                PREFETCH(s->value);
+                PREFETCH((char *)s->value + 64);
+            }
+        }
+    }
+}
+
+static void prefetch_parse(PyObject *p, PyObject *text, int stage)
+{
+    if (p == NULL || !PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 2)
+        return;
+    PyObject *a = PyTuple_GET_ITEM(p, 0), *b = PyTuple_GET_ITEM(p, 1);
+    if (PyTuple_Check(a) && PyTuple_GET_SIZE(a) == 2 && PyTuple_Check(b) && PyTuple_GET_SIZE(b) == 2) {
+        prefetch_parse(a, text, stage);
+        prefetch_parse(b, text, stage);
+    } else if (PyObject_TypeCheck(a, &WordTableType)) {
+        wt_prefetch_words((WordTableObject *)a, text, stage);
+    }
 }
 
 /* A tokenizer of prepare(): a callable, a (table, parse) word spec, or for
@@ -842,6 +1226,22 @@ static PyObject *run_parser(PyObject *p, PyObject *text)
  * [lang, folded_words, folded, tokens] ready for logits(); folded lists the
  * folded text of the non-empty ones, for one sentencepiece call; surfaces[i]
  * is the normalized query (what the lexicon's morpheme positions read). */
+/* The tokenizer for a query's language, or NULL where words are split on spaces. */
+static PyObject *parser_of(PyObject *lg, PyObject **parsers)
+{
+    if (PyUnicode_CompareWithASCIIString(lg, "ja") == 0)
+        return parsers[0];
+    if (PyUnicode_CompareWithASCIIString(lg, "ko") == 0)
+        return parsers[1];
+    if (PyUnicode_CompareWithASCIIString(lg, "mixed") == 0)
+        return parsers[2];
+    return NULL;
+}
+
+/* How many queries ahead prepare() fetches word-table slots (stage 1) and values (stage 2). */
+#define PREFETCH_SLOTS_AHEAD 12
+#define PREFETCH_VALUES_AHEAD 6
+
 static PyObject *py_prepare(PyObject *self, PyObject *args)
 {
     PyObject *queries, *lang, *normalize, *latin_ok, *parsers[3];
@@ -854,36 +1254,41 @@ static PyObject *py_prepare(PyObject *self, PyObject *args)
     }
     Py_ssize_t n = PyList_GET_SIZE(queries);
     PyObject *items = PyList_New(n), *folded_list = PyList_New(0), *surfaces = PyList_New(n);
-    if (items == NULL || folded_list == NULL || surfaces == NULL)
+    /* Every query's views first, so that the tokenizer loop can look ahead. */
+    PyObject **vs = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(PyObject *));
+    if (items == NULL || folded_list == NULL || surfaces == NULL || vs == NULL) {
+        if (vs == NULL)
+            PyErr_NoMemory();
         goto fail;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = views_impl(PyList_GET_ITEM(queries, i), normalize, latin_ok == Py_None ? NULL : latin_ok);
-        if (v == NULL)
+        vs[i] = views_impl(PyList_GET_ITEM(queries, i), normalize, latin_ok == Py_None ? NULL : latin_ok);
+        if (vs[i] == NULL)
             goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (int stage = 1; stage <= 2; stage++) {
+            Py_ssize_t a = i + (stage == 1 ? PREFETCH_SLOTS_AHEAD : PREFETCH_VALUES_AHEAD);
+            if (a < n && PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(vs[a], 2)) > 0)
+                prefetch_parse(parser_of(lang != Py_None ? lang : PyTuple_GET_ITEM(vs[a], 3), parsers),
+                               PyTuple_GET_ITEM(vs[a], 0), stage);
+        }
+        PyObject *v = vs[i];
         PyObject *surface = PyTuple_GET_ITEM(v, 0), *folded = PyTuple_GET_ITEM(v, 2);
         Py_INCREF(surface);
         PyList_SET_ITEM(surfaces, i, surface);
         if (PyUnicode_GET_LENGTH(folded) == 0) {
-            Py_DECREF(v);
             Py_INCREF(Py_None);
             PyList_SET_ITEM(items, i, Py_None);
             continue;
         }
         PyObject *lg = lang != Py_None ? lang : PyTuple_GET_ITEM(v, 3);
-        PyObject *toks;
-        if (PyUnicode_CompareWithASCIIString(lg, "ja") == 0)
-            toks = run_parser(parsers[0], surface);
-        else if (PyUnicode_CompareWithASCIIString(lg, "ko") == 0)
-            toks = run_parser(parsers[1], surface);
-        else if (PyUnicode_CompareWithASCIIString(lg, "mixed") == 0)
-            toks = run_parser(parsers[2], surface);
-        else
-            toks = PyUnicode_Split(surface, NULL, -1);
+        PyObject *parser = parser_of(lg, parsers);
+        PyObject *toks = parser != NULL ? run_parser(parser, surface) : PyUnicode_Split(surface, NULL, -1);
         PyObject *item = toks == NULL ? NULL : PyList_New(4);
         if (item == NULL || PyList_Append(folded_list, folded) < 0) {
             Py_XDECREF(toks);
             Py_XDECREF(item);
-            Py_DECREF(v);
             goto fail;
         }
         Py_INCREF(lg);
@@ -898,10 +1303,17 @@ static PyObject *py_prepare(PyObject *self, PyObject *args)
          * over the whole heap (a third of prepare()'s time, profiled). */
         PyObject_GC_UnTrack(item);
         PyList_SET_ITEM(items, i, item);
-        Py_DECREF(v);
     }
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(vs[i]);
+    PyMem_Free(vs);
     return Py_BuildValue("(NNN)", items, folded_list, surfaces);
 fail:
+    if (vs != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            Py_XDECREF(vs[i]);
+        PyMem_Free(vs);
+    }
     Py_XDECREF(items);
     Py_XDECREF(folded_list);
     Py_XDECREF(surfaces);
@@ -1933,30 +2345,16 @@ static int lex_align(PyObject *surface, PyObject *folded_words, WordSpan **spans
     return 1;
 }
 
-static PyObject *STR_OLD, *STR_RECENT;
-
-/* A word table's stored value for word (young, old, then recent generation,
- * as _WordTable.peek reads them): a new reference, or NULL with no error set
- * when the table has none, or NULL with an error. */
+/* A word table's stored value for word: a new reference, or NULL with no
+ * error set when the table has none, or NULL with an error. */
 static PyObject *table_peek(PyObject *table, PyObject *word)
 {
-    PyObject *names[3] = {STR_YOUNG, STR_OLD, STR_RECENT};
-    for (int g = 0; g < 3; g++) {
-        PyObject *d = PyObject_GetAttr(table, names[g]);
-        if (d == NULL)
-            return NULL;
-        if (!PyDict_Check(d)) {
-            Py_DECREF(d);
-            PyErr_SetString(PyExc_TypeError, "word table generations must be dicts");
-            return NULL;
-        }
-        PyObject *v = PyDict_GetItemWithError(d, word);
-        Py_XINCREF(v);
-        Py_DECREF(d);
-        if (v != NULL || PyErr_Occurred())
-            return v;
+    if (!PyObject_TypeCheck(table, &WordTableType)) {
+        PyErr_Format(PyExc_TypeError, "lexicon_hits: word tables must be searchsafe._speedups.WordTable; got %.100s",
+                     Py_TYPE(table)->tp_name);
+        return NULL;
     }
-    return NULL;
+    return wt_lookup((WordTableObject *)table, word, 0, PyUnicode_GET_LENGTH(word), NULL);
 }
 
 #define RAW_MAX_PIECES 64
@@ -2405,14 +2803,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "searchs
 PyMODINIT_FUNC PyInit__speedups(void)
 {
     crc_init();
-    STR_YOUNG = PyUnicode_InternFromString("_young");
-    STR_OLD = PyUnicode_InternFromString("_old");
-    STR_RECENT = PyUnicode_InternFromString("_recent");
-    if (STR_OLD == NULL || STR_RECENT == NULL)
-        return NULL;
-    STR_GET = PyUnicode_InternFromString("get");
     STR_SPACE = PyUnicode_InternFromString(" ");
-    if (STR_YOUNG == NULL || STR_GET == NULL || STR_SPACE == NULL)
+    if (STR_SPACE == NULL || PyType_Ready(&WordTableType) < 0)
         return NULL;
     const char *names[4] = {"ja", "ko", "mixed", "other"};
     for (int i = 0; i < 4; i++) {
@@ -2423,6 +2815,12 @@ PyMODINIT_FUNC PyInit__speedups(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    Py_INCREF(&WordTableType);
+    if (PyModule_AddObject(m, "WordTable", (PyObject *)&WordTableType) < 0) {
+        Py_DECREF(&WordTableType);
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(m, "MAX_CATEGORIES", MAX_CATEGORIES) < 0 ||
         PyModule_AddIntConstant(m, "MAX_QUERY_CHARS", MAX_QUERY_CHARS) < 0) {
         Py_DECREF(m);

@@ -895,6 +895,88 @@ def test_word_table_keeps_long_words_out_of_the_table_but_lets_peek_find_the_las
     assert len(t._recent) == 1  # bounded: cleared when full
 
 
+
+# -- the C word table ---------------------------------------------------------------
+
+def test_the_compiled_path_reads_words_through_the_c_word_table(fast: Classifier) -> None:
+    assert isinstance(fast._extractor._ja._word_raw, sp.WordTable)
+    assert isinstance(fast._extractor._ko._word_raw, sp.WordTable)
+
+
+def test_c_word_table_peek_neither_computes_nor_stores() -> None:
+    t = sp.WordTable(2)
+    assert t.peek("a") is None and t.get("a", str.upper) == "A" and t.peek("a") == "A"
+    t.get("b", str.upper)
+    t.get("c", str.upper)  # the young generation was full: a and b are old now
+    assert t.sizes() == (1, 2, 0)
+    assert t.peek("a") == "A" and t.peek("z") is None and t.sizes() == (1, 2, 0)
+
+
+def test_c_word_table_copies_an_old_word_back_and_stays_bounded() -> None:
+    t = sp.WordTable(3)
+    calls: list[str] = []
+    for w in ["a", "b", "c", "d", "a", "e", "f", "g", "h"]:
+        t.get(w, lambda x: calls.append(x) or x * 2)
+    assert calls == ["a", "b", "c", "d", "e", "f", "g", "h"]  # "a" came back from the old generation
+    young, old, recent = t.sizes()
+    assert young <= 3 and old <= 3 and recent == 0
+    t.clear()
+    assert t.sizes() == (0, 0, 0) and t.peek("h") is None
+
+
+def test_c_word_table_keeps_long_words_out_of_its_slots_but_lets_peek_find_the_last_ones() -> None:
+    t = sp.WordTable(100, 24, 64)
+    words = [f"{i:025d}" for i in range(65)]
+    for w in words:
+        assert t.get(w, str.upper) == w.upper() and t.peek(w) == w.upper()
+    assert t.sizes() == (0, 0, 1)  # never in the slots; the recent ones cleared when full
+    # Four-byte characters fill a slot's 48 bytes at 12: the 13th sends the word to the recent ones.
+    assert t.get("😀" * 12, len) == 12 and t.get("😀" * 13, len) == 13 and t.sizes() == (1, 0, 2)
+
+
+def test_c_word_table_finds_a_word_whatever_the_width_of_the_text_it_stands_in(fast: Classifier) -> None:
+    # "tv" stands two bytes a character in Japanese text, one byte alone; 𠮷 (four bytes) widens 野家.
+    t = sp.WordTable(10)
+    spec = (t, lambda w: f"<{w}>")
+    texts = ["tv 名前", "tv", "名前 tv 𠮷野家", "𠮷野家"]
+    prepared = sp.prepare(texts, "ja", _compiled._normalize, _compiled._qwerty_keeps, spec, spec, spec)[0]
+    assert [p[3] for p in prepared] == ["<tv> <名前>", "<tv>", "<名前> <tv> <𠮷野家>", "<𠮷野家>"]
+    assert t.sizes() == (3, 0, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab가각死猫😀x")), min_size=1, max_size=30), max_size=60),
+       st.integers(1, 5))
+def test_c_word_table_always_returns_what_compute_returns(words: list[str], per_generation: int) -> None:
+    t = sp.WordTable(per_generation, 24, 2)
+    for w in words:
+        assert t.get(w, lambda x: x[::-1]) == w[::-1]
+        assert t.peek(w) in (None, w[::-1])
+        young, old, recent = t.sizes()
+        assert young <= per_generation and old <= per_generation and recent <= 2
+
+
+def test_c_word_table_errors_name_the_problem() -> None:
+    with pytest.raises(ValueError, match=r"^WordTable: per_generation must be 1 to 67108864; got 0$"):
+        sp.WordTable(0)
+    with pytest.raises(ValueError, match=r"^WordTable: max_chars must be >= 0 and recent >= 1$"):
+        sp.WordTable(5, 24, 0)
+    t = sp.WordTable(5)
+    with pytest.raises(TypeError, match=r"^WordTable: word must be str; got bytes$"):
+        t.peek(b"a")
+    with pytest.raises(TypeError, match=r"^WordTable.get\(word, compute\) takes two arguments$"):
+        t.get("a")
+    with pytest.raises(ZeroDivisionError):
+        t.get("a", lambda w: 1 / 0)  # compute's own error comes through, and nothing is stored
+    assert t.peek("a") is None
+    py_table = (dict(), str.upper)
+    with pytest.raises(TypeError, match=r"^prepare: a word spec's table must be a searchsafe._speedups.WordTable; "
+                                        r"got dict$"):
+        sp.prepare(["猫"], "ja", _compiled._normalize, _compiled._qwerty_keeps, py_table, py_table, py_table)
+    bad = (sp.WordTable(5), len)
+    with pytest.raises(TypeError, match=r"^prepare: a word's parse must be a str; got int$"):
+        sp.prepare(["猫"], "ja", _compiled._normalize, _compiled._qwerty_keeps, bad, bad, bad)
+
 # -- garbage collector ------------------------------------------------------------
 
 def test_a_batchs_per_query_containers_are_not_tracked_by_the_collector(fast) -> None:
