@@ -1265,6 +1265,8 @@ static PyObject *py_prepare(PyObject *self, PyObject *args)
         vs[i] = views_impl(PyList_GET_ITEM(queries, i), normalize, latin_ok == Py_None ? NULL : latin_ok);
         if (vs[i] == NULL)
             goto fail;
+        /* Four str, alive for the whole batch: untracked like the items below. */
+        PyObject_GC_UnTrack(vs[i]);
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         for (int stage = 1; stage <= 2; stage++) {
