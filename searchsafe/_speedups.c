@@ -103,6 +103,13 @@ static PyObject *py_crc32(PyObject *self, PyObject *arg)
 /* ------------------------------------------------------------------ */
 /* Character classes shared with the Python regexes.                   */
 
+/* str.split()'s whitespace. No whitespace character lies above U+3000, so
+ * kana, kanji and Hangul skip the call Py_UNICODE_ISSPACE makes for them. */
+static inline int is_space(Py_UCS4 c)
+{
+    return c <= 0x3000 && Py_UNICODE_ISSPACE(c);
+}
+
 static inline int is_hangul_syllable(Py_UCS4 c) { return c >= 0xAC00 && c <= 0xD7A3; }
 static inline int is_hiragana(Py_UCS4 c) { return c >= 0x3041 && c <= 0x3096; }
 /* re's \w for str patterns is str.isalnum() plus "_". */
@@ -1087,12 +1094,12 @@ static PyObject *STR_SPACE;
 static inline int next_word(int kind, const void *data, Py_ssize_t n, Py_ssize_t *start, Py_ssize_t *end)
 {
     Py_ssize_t i = *end;
-    while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+    while (i < n && is_space(PyUnicode_READ(kind, data, i)))
         i++;
     if (i >= n)
         return 0;
     Py_ssize_t j = i;
-    while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
+    while (j < n && !is_space(PyUnicode_READ(kind, data, j)))
         j++;
     *start = i;
     *end = j;
@@ -1453,10 +1460,10 @@ static int arena_add_token_text(Arena *a, PyObject *s, Vec *toks, Py_ssize_t *co
     Py_ssize_t n = PyUnicode_GET_LENGTH(s), i = 0;
     *count = 0;
     while (i < n) {
-        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+        while (i < n && is_space(PyUnicode_READ(kind, data, i)))
             i++;
         Py_ssize_t start = i;
-        while (i < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+        while (i < n && !is_space(PyUnicode_READ(kind, data, i)))
             i++;
         if (i == start)
             break;
@@ -1689,10 +1696,10 @@ static int query_rows(const Config *cfg, const Job *job, const Py_UCS4 *A, const
             return -1;
         Py_UCS4 *padded = (Py_UCS4 *)scratch->p;
         while (i < n) {
-            while (i < n && Py_UNICODE_ISSPACE(s[i]))
+            while (i < n && is_space(s[i]))
                 i++;
             Py_ssize_t start = i;
-            while (i < n && !Py_UNICODE_ISSPACE(s[i]))
+            while (i < n && !is_space(s[i]))
                 i++;
             Py_ssize_t L = i - start;
             if (L == 0)

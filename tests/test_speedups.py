@@ -944,6 +944,15 @@ def test_c_word_table_finds_a_word_whatever_the_width_of_the_text_it_stands_in(f
     assert t.sizes() == (3, 0, 0)
 
 
+@pytest.mark.parametrize("space", [chr(c) for c in range(0x3001) if chr(c).isspace()] + ["\u3001", "\u200b"])
+def test_c_word_splits_are_strs_on_every_whitespace_character(space: str) -> None:
+    t = sp.WordTable(10)
+    spec = (t, lambda w: f"<{w}>")
+    text = f"猫{space}犬 {space}고양이{space}"
+    prepared = sp.prepare([text], "ja", _compiled._normalize, _compiled._qwerty_keeps, spec, spec, spec)[0]
+    assert prepared[0][3] == " ".join(f"<{w}>" for w in normalize(text).split())
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet=st.sampled_from(list("ab가각死猫😀x")), min_size=1, max_size=30), max_size=60),
        st.integers(1, 5))
