@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import _compiled
+from . import _compiled, _hugepages
 from ._cache import LRUCache, check_cache_size
 from ._errors import InvalidParameterError, ModelError
 from ._features import FeatureConfig, FeatureExtractor, check_lang, iter_texts
@@ -101,9 +101,10 @@ class Classifier:
         self._threshold_array = model.thresholds.astype(np.float32)
         # Row 0 is all zeros: features without weight point there.
         k = len(model.categories)
-        self._weights = np.vstack([np.zeros((1, k), np.float32), model.weights.astype(np.float32)])
+        self._weights = _hugepages.zeros((model.weights.shape[0] + 1, k), np.float32)
+        self._weights[1:] = model.weights
         self._bias = model.bias.astype(np.float32)
-        self._row_of = np.zeros(1 << config.hash_bits, dtype=np.int32)
+        self._row_of = _hugepages.zeros(1 << config.hash_bits, np.int32)
         if model.buckets.size:
             if model.buckets.min() < 0 or model.buckets.max() >= (1 << config.hash_bits):
                 raise ModelError("weights.npz: a bucket lies outside the model's hash space")
