@@ -43,6 +43,16 @@ FLAT_RATIO = 1.5
 _ALPHABET = [chr(c) for c in range(0xAC00, 0xAC00 + 2350)] + [chr(c) for c in range(0x4E00, 0x4E00 + 2000)]
 
 
+
+def _mecab_table_entries(ex: Any) -> int:
+    n = 0
+    for tok in (ex._ja, ex._ko):
+        for table in (tok._word_raw, tok._word_lists):
+            # The C WordTable reports (young, old, recent); the Python one holds dicts.
+            n += sum(table.sizes()) if hasattr(table, "sizes") else (
+                len(table._young) + len(table._old) + len(table._recent))
+    return n
+
 def adversarial(n: int, seed: int = 14) -> Iterator[str]:
     """*n* distinct words of MAX_QUERY_CHARS random Hangul and kanji."""
     from searchsafe import MAX_QUERY_CHARS
@@ -93,7 +103,8 @@ def child(kind: str, n: int, source: str | None) -> dict[str, Any]:
         "peak_rss_after_load_mb": round(after_load, 1),
         "peak_rss_mb": round(rss_mb(), 1),
         **{k: round(v, 1) for k, v in rss_parts_mb().items()},
-        "word_table_entries": len(ex._word_grams) + len(ex._old_grams),
+        # The feature cache of the Python path and the MeCab word tables both paths fill.
+        "word_table_entries": len(ex._word_grams) + len(ex._old_grams) + _mecab_table_entries(ex),
         "word_table_bytes_budget": ex._WORD_CACHE_BYTES,
         "seconds": round(seconds, 1),
         "queries_per_s": round(done / seconds, 1) if seconds else None,
