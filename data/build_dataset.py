@@ -270,6 +270,11 @@ def add_evasions(rows: list[Row], seed: int, share: float) -> list[Row]:
         if not options:
             continue
         for kind, text in rng.sample(options, min(2, len(options))):
+            if kind == "qwerty" and min(len(w) for w in text.split()) < 3:
+                # A word of two keys reads as a Latin word too: ㅅㅍ 번호 became "tv qjsgh", and
+                # "tv 다시보기" (TV replays) was flagged sexual at 0.77. Dropped after the draw, so
+                # that every other row keeps its evasions.
+                continue
             out.append(Row(text, r.lang, list(r.labels), "generated", r.group, [*r.tags, f"evasion:{kind}"], 0))
     return out
 
