@@ -3,11 +3,13 @@
 Every ``$ command`` line of the README's ``console`` blocks runs in order in one
 shell working directory, as a reader would type them; a command followed by
 ``$ echo $?`` must exit with the code printed under it, every other one with 0.
-The printed outputs are not compared: they move with every rebuild of the data
-and the model. What this catches is a command, option or file the README names
-that no longer exists or fails. Commands that need a cluster, an install or a
-placeholder the reader fills in are left out, and the Spark ones run only where
-Java and pyspark are present.
+Every line the README prints under a command must appear in what it printed
+(stdout or stderr): a rebuild of the data or the model that changes an output
+fails here until the README shows the new one. A line ``...`` stands for lines
+left out; inside a line, ``...`` and ``…`` match anything. Timings, digests,
+library versions and the machine's core count are masked on both sides. Commands
+that need a cluster, an install or a placeholder the reader fills in are left
+out, and the Spark ones run only where Java and pyspark are present.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,43 @@ class Step:
     line: int
     command: str
     expect: int
+    shown: list[tuple[int, str]] = field(default_factory=list)  # (README line, text) printed under it
+
+
+# What differs between two runs or two machines, masked before comparing.
+_VOLATILE = [
+    (re.compile(r"\b[0-9a-f]{12,}\b"), "<hex>"),
+    (re.compile(r"\d+(\.\d+)? s\b"), "<t> s"),
+    (re.compile(r"[\d,.]+ rows/s"), "<n> rows/s"),
+    (re.compile(r"\(\d+ cores?\)"), "(<n> cores)"),
+    (re.compile(r"^(versions:\s+).*"), r"\1<versions>"),
+]
+
+
+def _masked(text: str) -> str:
+    text = text.strip()
+    for pattern, repl in _VOLATILE:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _pattern(shown: str) -> re.Pattern[str]:
+    """A shown line as a pattern over one printed line: "..." and "…" match anything."""
+    parts = re.split(r"\.\.\.|…", _masked(shown))
+    return re.compile("^" + ".*".join(re.escape(p) for p in parts) + "$")
+
+
+def missing_lines(step: Step, printed: str) -> list[tuple[int, str]]:
+    """The lines the README shows under *step* that its run did not print."""
+    got = [_masked(line) for line in printed.splitlines()]
+    out = []
+    for line, shown in step.shown:
+        if shown.strip() in ("", "...", "…"):
+            continue
+        pattern = _pattern(shown)
+        if not any(pattern.match(g) for g in got):
+            out.append((line, shown))
+    return out
 
 
 def _commands(block: list[str], first_line: int) -> list[Step]:
@@ -63,6 +102,9 @@ def _commands(block: list[str], first_line: int) -> list[Step]:
                 steps[-1].expect = int(shown)
         else:
             steps.append(Step(line, command, 0))
+            while k + 1 < len(block) and not block[k + 1].startswith("$ "):
+                k += 1
+                steps[-1].shown.append((first_line + k, block[k]))
         k += 1
     return steps
 
@@ -95,6 +137,34 @@ def test_the_walkthrough_parses() -> None:
     assert any(s.expect != 0 for s in steps)
 
 
+@pytest.mark.parametrize(
+    "shown, printed, found",
+    [
+        ("1510 entries, 2 flagged (0.13 %)", "1510 entries, 2 flagged (0.13 %)\n", True),
+        ("1510 entries, 2 flagged (0.13 %)", "1510 entries, 3 flagged (0.20 %)\n", False),
+        ("verified .../models/default", "verified /home/x/models/default", True),
+        ("stage 0 (parquet): 1/1 tasks, … s", "stage 0 (parquet): 1/1 tasks, 4.4 s", True),
+        ("wrote my-model (58067 weights, 3.6 s)", "wrote my-model (58067 weights, 2.9 s)", True),
+        ("wrote my-model (58067 weights, 3.6 s)", "wrote my-model (58066 weights, 3.6 s)", False),
+        ("digest: sha256:5ce571a60f8abf5d (pin it)", "digest: sha256:0123456789abcdef (pin it)", True),
+        ("started Spark 4.3.0 on local[*] (2 cores) in … s", "started Spark 4.3.0 on local[*] (8 cores) in 9.1 s", True),
+        ("versions:   searchsafe 0.1.0, numpy 2.4.6", "versions:   searchsafe 0.1.0, numpy 2.5.0", True),
+        ("...", "anything", True),
+    ],
+)
+def test_shown_lines_are_compared_with_what_was_printed(shown: str, printed: str, found: bool) -> None:
+    step = Step(1, "cmd", 0, [(2, shown)])
+    assert (missing_lines(step, printed) == []) is found
+
+
+def test_the_lines_shown_under_a_command_belong_to_it() -> None:
+    steps = _commands(["$ searchsafe sweep default top.txt", "1510 entries", "$ echo $?", "0", "$ ls"], 10)
+    assert [(s.command, s.expect, s.shown) for s in steps] == [
+        ("searchsafe sweep default top.txt", 0, [(11, "1510 entries")]),
+        ("ls", 0, []),
+    ]
+
+
 def test_readme_walkthrough_runs(tmp_path: Path) -> None:
     # A copy of examples/ (never the checkout's own examples/out) beside the real data/.
     shutil.copytree(REPO / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("out", "__pycache__"))
@@ -117,4 +187,11 @@ def test_readme_walkthrough_runs(tmp_path: Path) -> None:
         if proc.returncode not in allowed:
             failures.append(f"README line {step.line}: $ {c}\n  exit {proc.returncode}, README shows "
                             f"{' or '.join(map(str, sorted(allowed)))}\n  stderr: {proc.stderr.strip()[-1500:]}")
+            continue
+        missing = missing_lines(step, proc.stdout + "\n" + proc.stderr)
+        if missing:
+            printed = (proc.stdout + proc.stderr).strip()[-2000:]
+            failures.append(f"README line {step.line}: $ {c}\n  the README shows lines it did not print:\n"
+                            + "\n".join(f"    line {n}: {t}" for n, t in missing)
+                            + f"\n  it printed:\n{printed}")
     assert not failures, "\n".join(failures)
