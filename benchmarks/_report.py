@@ -102,7 +102,7 @@ def validate(results: dict[str, Any],
     r = results.get("realtraffic")
     if "realtraffic" in parts and r and "error" not in r:
         try:
-            for part in ("words", "pairs", "proper"):
+            for part in ("words", "pairs", "proper", "latin"):
                 for lang in ("ja", "ko"):
                     v = r[part][lang]
                     if v["entries"] < 1:

@@ -28,6 +28,14 @@ e. **term in context**: lexicon terms marked ``alone=1`` (harmful typed
    alone) that a system flags alone, each put
    between two neutral held-out frequent nouns at a seeded position; the share
    still flagged for a category it had alone.
+f. **Latin words with an intent modifier**: the Latin-letter words among the
+   20,000 most frequent (``tv``, ``iphone``, ``netflix``), held out, without a
+   harmful reading and not a lexicon term, each composed with
+   ``LATIN_MODIFIERS_PER_WORD`` seeded modifiers drawn from the harmful
+   lexicons' modifiers reviewed as everyday words (``modifiers_review.tsv``:
+   動画, 無料, 다시보기, 후기), the very words that stand beside harmful terms in
+   training. Two-noun queries take nouns only, and MeCab does not tag ``tv`` a
+   noun: a model that had learned ``tv`` as sexual evidence passed a-e.
 
 "Held out" is :func:`searchsafe._wordsources.is_heldout`: a salted sha256 of
 the NFKC-casefolded text, 30 % of entries, which training never uses.
@@ -61,10 +69,12 @@ WORST = 30
 BOOTSTRAP = 2_000
 
 FULL = {"words": 20_000, "pairs": 20_000, "noun_pool": 20_000, "proper_sample": None, "public_cap": None,
-        "terms_sample": None}
+        "terms_sample": None, "latin_words": None}
 #: A small fixed sample: the same entries on every run, so CI checks the same thing.
 QUICK = {"words": 2_000, "pairs": 300, "noun_pool": 3_000, "proper_sample": 400, "public_cap": 150,
-         "terms_sample": 120}
+         "terms_sample": 120, "latin_words": 40}
+#: Modifiers composed with each held-out Latin word (part f).
+LATIN_MODIFIERS_PER_WORD = 4
 
 #: Public sets, where they are in ``../shared/data``, and what counts as harmful in each.
 PUBLIC_SETS: dict[str, dict[str, str]] = {
@@ -374,6 +384,35 @@ def _pairs(nouns: list[str], n: int, rng: random.Random) -> list[str]:
     return out
 
 
+def everyday_intent_modifiers(lang: str, data_dir: Path = C.DATA) -> list[str]:
+    """The harmful lexicons' modifiers that ``modifiers_review.tsv`` judged everyday words, minus those it
+    marks unsafe after a word for a minor (下着, 조건): what part f composes with Latin words."""
+    path = data_dir / "lexicons" / lang / "modifiers_review.tsv"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return sorted({r["text"] for r in rows if r.get("neutral") == "1" and "minor" not in (r.get("note") or "")})
+
+
+def is_latin_word(word: str) -> bool:
+    """A word of Latin letters and digits that starts with a letter and has at least two characters.
+
+    >>> [w for w in ["tv", "iPhone", "ｔｖ", "5ch", "a", "東京"] if is_latin_word(w)]
+    ['tv', 'iPhone', 'ｔｖ']
+    """
+    k = _key(word)
+    return len(k) >= 2 and k.isascii() and k[0].isalpha() and k.isalnum()
+
+
+def _latin_queries(words: list[str], modifiers: list[str], per_word: int, rng: random.Random) -> list[str]:
+    """Each word with *per_word* distinct modifiers, seeded, the word first."""
+    if not modifiers:
+        return []
+    k = min(per_word, len(modifiers))
+    return [f"{w} {m}" for w in words for m in rng.sample(modifiers, k)]
+
+
 def _in_context(systems: Systems, lang: str, terms: list[tuple[str, tuple[str, ...]]], neutral: list[str],
                 cap: int | None) -> dict[str, Any]:
     """Terms each system flags alone, and the share still flagged between two neutral nouns."""
@@ -471,7 +510,8 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
                   "rule": "sha256(salt + ':' + NFKC-casefolded text), first 4 bytes mod 100 < share"},
         "reviewed": {lang: {"path": v["path"], "present": v["present"], "judged": len(v["judged"]),
                             "harmful": sum(v["judged"].values())} for lang, v in reviewed.items()},
-        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "context": {}, "worst": {},
+        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "latin": {}, "context": {},
+        "worst": {},
     }
     t_start = time.perf_counter()
     for lang in LANGS:
@@ -502,6 +542,15 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
         held_p = _even([p for p in proper if W.is_heldout(p)], cfg["proper_sample"])
         res["proper"][lang] = {"dictionary": len(proper),
                                **_benign_sweep(systems, "proper", lang, held_p, harmful, judged, worst)}
+
+        C.log(f"realtraffic: {lang}: Latin words with an intent modifier")
+        latin = _even([w for w in words if is_latin_word(w) and W.is_heldout(w) and _key(w) not in harmful
+                       and _key(w) not in term_keys], cfg["latin_words"])
+        modifiers = everyday_intent_modifiers(lang, data_dir)
+        queries = _latin_queries(latin, modifiers, LATIN_MODIFIERS_PER_WORD, random.Random(f"{SEED}:{lang}:latin"))
+        res["latin"][lang] = {"heldout_words": len(latin), "modifiers": len(modifiers),
+                              "per_word": LATIN_MODIFIERS_PER_WORD,
+                              **_benign_sweep(systems, "latin", lang, queries, set(), judged, worst)}
 
         C.log(f"realtraffic: {lang}: terms in context")
         # Only terms whose bare mention is harmful (alone=1): a flag on "12살" alone is itself a false
@@ -573,9 +622,12 @@ def tables(res: dict[str, Any]) -> str:
     kw = "keyword list"
     rows = []
     for part, label in (("words", "wordfreq top words (one word = one query)"),
-                        ("pairs", "random two-noun queries"), ("proper", "dictionary proper nouns")):
+                        ("pairs", "random two-noun queries"), ("proper", "dictionary proper nouns"),
+                        ("latin", "Latin words with an intent modifier")):
         for lang in LANGS:
-            v = res[part][lang]
+            v = res.get(part, {}).get(lang)
+            if v is None:  # results written before part f existed
+                continue
             s, k = v["systems"]["searchsafe"], v["systems"]["keyword"]
             rows.append([f"{label}, {lang}", f"{v['benign']:,}", f"{_pct(s['false_positive_share'])} ({s['false_positives']:,})",
                          f"{_pct(k['false_positive_share'])} ({k['false_positives']:,})",
@@ -601,6 +653,12 @@ def tables(res: dict[str, Any]) -> str:
         f"{p[lang]['nouns']:,} single nouns among the top {res['config']['noun_pool']:,} words)" for lang in LANGS)
         + f". Proper nouns: " + "; ".join(f"{lang}: {res['proper'][lang]['entries']:,} held out of "
                                           f"{res['proper'][lang]['dictionary']:,}" for lang in LANGS) + ".")
+    if res.get("latin"):
+        lt = res["latin"]
+        out.append("\nLatin words with an intent modifier: " + "; ".join(
+            f"{lang}: {lt[lang]['heldout_words']:,} held-out Latin words of the top {res['words'][lang]['top_n']:,}, "
+            f"each with {lt[lang]['per_word']} of {lt[lang]['modifiers']} modifiers ({lt[lang]['entries']:,} queries)"
+            for lang in LANGS) + ". No target of the issue's; the two-noun target (0.3 %) is the natural bar.")
 
     pub = res.get("public") or {}
     out.append("\n### Public harmful-text sets, zero-shot\n")

@@ -103,6 +103,34 @@ def test_pairs_are_distinct_seeded_and_bounded():
     assert R._pairs(["駅"], 5, random.Random("x")) == []
 
 
+@pytest.mark.parametrize("word, latin", [
+    ("tv", True), ("iPhone", True), ("ｔｖ", True), ("netflix2", True),
+    ("5ch", False), ("a", False), ("東京", False), ("tv番組", False), ("e-mail", False), ("", False),
+])
+def test_latin_words_are_letters_and_digits_starting_with_a_letter(word, latin):
+    assert R.is_latin_word(word) is latin
+
+
+def test_latin_queries_take_distinct_seeded_modifiers_per_word():
+    mods = ["動画", "無料", "方法", "画像", "公式"]
+    a = R._latin_queries(["tv", "iphone"], mods, 4, random.Random("x"))
+    assert a == R._latin_queries(["tv", "iphone"], mods, 4, random.Random("x"))
+    assert len(a) == 8 and len(set(a)) == 8
+    assert {q.split()[0] for q in a[:4]} == {"tv"} and all(q.split()[1] in mods for q in a)
+    assert len(R._latin_queries(["tv"], mods[:2], 4, random.Random("x"))) == 2  # never more than there are
+    assert R._latin_queries(["tv"], [], 4, random.Random("x")) == []
+
+
+def test_everyday_intent_modifiers_take_the_neutral_ones_except_those_unsafe_after_a_minor(tmp_path):
+    d = tmp_path / "lexicons" / "ja"
+    d.mkdir(parents=True)
+    (d / "modifiers_review.tsv").write_text(
+        "text\tneutral\tnote\n動画\t1\t\n下着\t1\tbenign except after a minor\n殺し方\t0\tintent\n無料\t1\tfree\n",
+        encoding="utf-8")
+    assert R.everyday_intent_modifiers("ja", tmp_path) == ["動画", "無料"]
+    assert R.everyday_intent_modifiers("ko", tmp_path) == []  # no review: nothing to compose
+
+
 def test_even_sample_is_fixed_and_spread():
     assert R._even(list(range(10)), 3) == [0, 3, 6]
     assert R._even(list(range(3)), None) == [0, 1, 2]
