@@ -676,17 +676,31 @@ static PyObject *py_is_normal(PyObject *self, PyObject *args)
 /* views(query, normalize, latin_ok) -> (surface, folded_words, folded, lang).
  * normalize is the Python reference, called only when the pre-check fails;
  * latin_ok(word) says whether the QWERTY rule leaves a Latin word alone. */
+/* Whether str s holds exactly the n code points of buf. */
+static int same_text(PyObject *s, const Py_UCS4 *buf, Py_ssize_t n)
+{
+    if (PyUnicode_GET_LENGTH(s) != n)
+        return 0;
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyUnicode_READ(kind, data, i) != buf[i])
+            return 0;
+    return 1;
+}
+
 static PyObject *views_impl(PyObject *query, PyObject *normalize, PyObject *latin_ok)
 {
     PyObject *surface;
+    Py_UCS4 *buf = NULL; /* the surface's code points, when they are at hand */
+    Py_ssize_t n = 0;
     if (query == Py_None || (PyUnicode_Check(query) && PyUnicode_GET_LENGTH(query) == 0)) {
         surface = PyUnicode_New(0, 0);
     } else if (!PyUnicode_Check(query)) {
         PyErr_Format(PyExc_TypeError, "views() takes a str or None; got %.100s", Py_TYPE(query)->tp_name);
         return NULL;
     } else {
-        Py_ssize_t n;
-        Py_UCS4 *buf = ucs4_copy(query, &n);
+        buf = ucs4_copy(query, &n);
         if (buf == NULL)
             return NULL;
         int ok = is_normal_buf(buf, n, latin_ok);
@@ -698,16 +712,22 @@ static PyObject *views_impl(PyObject *query, PyObject *normalize, PyObject *lati
                 return NULL;
             }
         }
-        surface = near > 0 ? PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n) : NULL;
-        PyMem_Free(buf);
-        if (ok < 0 || (near > 0 && surface == NULL))
+        if (ok < 0) {
+            PyMem_Free(buf);
             return NULL;
+        }
         if (ok) {
             Py_INCREF(query);
-            surface = query;
+            surface = query; /* buf holds it already */
         } else if (near > 0) {
-            /* surface is normalize(query), rewritten in C */
+            surface = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n); /* normalize(query), in C */
+            if (surface == NULL) {
+                PyMem_Free(buf);
+                return NULL;
+            }
         } else {
+            PyMem_Free(buf);
+            buf = NULL;
             surface = PyObject_CallOneArg(normalize, query);
             if (surface == NULL)
                 return NULL;
@@ -718,26 +738,45 @@ static PyObject *views_impl(PyObject *query, PyObject *normalize, PyObject *lati
             }
         }
     }
-    Py_ssize_t n;
-    Py_UCS4 *buf = ucs4_copy(surface, &n);
     if (buf == NULL) {
-        Py_DECREF(surface);
-        return NULL;
+        buf = ucs4_copy(surface, &n);
+        if (buf == NULL) {
+            Py_DECREF(surface);
+            return NULL;
+        }
     }
     int lang = detect_buf(buf, n);
     Py_ssize_t nw = fold_words_buf(buf, n);
-    PyObject *words = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, nw);
+    /* Most queries fold to themselves, and most have no space: reuse the str then. */
+    PyObject *words;
+    if (same_text(surface, buf, nw)) {
+        Py_INCREF(surface);
+        words = surface;
+    } else {
+        words = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, nw);
+    }
     Py_ssize_t nf = join_words_buf(buf, nw);
-    PyObject *folded = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, nf);
+    PyObject *folded;
+    if (words != NULL && nf == nw) {
+        Py_INCREF(words);
+        folded = words;
+    } else {
+        folded = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, nf);
+    }
     PyMem_Free(buf);
-    if (words == NULL || folded == NULL) {
+    PyObject *out = words == NULL || folded == NULL ? NULL : PyTuple_New(4);
+    if (out == NULL) {
         Py_XDECREF(words);
         Py_XDECREF(folded);
         Py_DECREF(surface);
         return NULL;
     }
     Py_INCREF(LANG_STR[lang]);
-    return Py_BuildValue("(NNNN)", surface, words, folded, LANG_STR[lang]);
+    PyTuple_SET_ITEM(out, 0, surface);
+    PyTuple_SET_ITEM(out, 1, words);
+    PyTuple_SET_ITEM(out, 2, folded);
+    PyTuple_SET_ITEM(out, 3, LANG_STR[lang]);
+    return out;
 }
 
 static PyObject *py_views(PyObject *self, PyObject *args)
