@@ -43,7 +43,6 @@ FLAT_RATIO = 1.5
 _ALPHABET = [chr(c) for c in range(0xAC00, 0xAC00 + 2350)] + [chr(c) for c in range(0x4E00, 0x4E00 + 2000)]
 
 
-
 def _mecab_table_entries(ex: Any) -> int:
     n = 0
     for tok in (ex._ja, ex._ko):
@@ -52,6 +51,7 @@ def _mecab_table_entries(ex: Any) -> int:
             n += sum(table.sizes()) if hasattr(table, "sizes") else (
                 len(table._young) + len(table._old) + len(table._recent))
     return n
+
 
 def adversarial(n: int, seed: int = 14) -> Iterator[str]:
     """*n* distinct words of MAX_QUERY_CHARS random Hangul and kanji."""

@@ -673,9 +673,6 @@ static PyObject *py_is_normal(PyObject *self, PyObject *args)
     return PyBool_FromLong(ok);
 }
 
-/* views(query, normalize, latin_ok) -> (surface, folded_words, folded, lang).
- * normalize is the Python reference, called only when the pre-check fails;
- * latin_ok(word) says whether the QWERTY rule leaves a Latin word alone. */
 /* Whether str s holds exactly the n code points of buf. */
 static int same_text(PyObject *s, const Py_UCS4 *buf, Py_ssize_t n)
 {
@@ -689,6 +686,9 @@ static int same_text(PyObject *s, const Py_UCS4 *buf, Py_ssize_t n)
     return 1;
 }
 
+/* views(query, normalize, latin_ok) -> (surface, folded_words, folded, lang).
+ * normalize is the Python reference, called only when the pre-check fails;
+ * latin_ok(word) says whether the QWERTY rule leaves a Latin word alone. */
 static PyObject *views_impl(PyObject *query, PyObject *normalize, PyObject *latin_ok)
 {
     PyObject *surface;
@@ -933,7 +933,7 @@ static int wt_store(WordTableObject *t, const WTKey *k, PyObject *value)
         t->young.slots = NULL;
         t->young.block = NULL;
         t->young.used = 0;
-        wt_gen_free(&gone); /* decrefs run last: the table is consistent if one frees a word table */
+        wt_gen_free(&gone); /* last: a value's dealloc then finds the table consistent */
     }
     if (t->young.slots == NULL) {
         /* One slot per cache line: a slot across two lines would miss twice. */
@@ -1228,10 +1228,10 @@ static void wt_prefetch_words(WordTableObject *t, PyObject *text, int stage)
 
 static void prefetch_parse(PyObject *p, PyObject *text, int stage)
 {
-    if (p == NULL || !PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 2)
+    if (p == NULL || !is_word_spec(p))
         return;
     PyObject *a = PyTuple_GET_ITEM(p, 0), *b = PyTuple_GET_ITEM(p, 1);
-    if (PyTuple_Check(a) && PyTuple_GET_SIZE(a) == 2 && PyTuple_Check(b) && PyTuple_GET_SIZE(b) == 2) {
+    if (is_word_spec(a) && is_word_spec(b)) {
         prefetch_parse(a, text, stage);
         prefetch_parse(b, text, stage);
     } else if (PyObject_TypeCheck(a, &WordTableType)) {
@@ -1264,14 +1264,6 @@ static PyObject *run_parser(PyObject *p, PyObject *text)
     return PyObject_CallOneArg(p, text);
 }
 
-/* prepare(queries, lang, normalize, latin_ok, parse_ja, parse_ko, parse_mixed) -> (items, folded, surfaces)
- *
- * The per-query Python part of the compiled path, as one loop in C: views,
- * then the tokenizer for the query's language (lang, if not None, forces
- * one). items[i] is None for a query with nothing to score, else
- * [lang, folded_words, folded, tokens] ready for logits(); folded lists the
- * folded text of the non-empty ones, for one sentencepiece call; surfaces[i]
- * is the normalized query (what the lexicon's morpheme positions read). */
 /* The tokenizer for a query's language, or NULL where words are split on spaces. */
 static PyObject *parser_of(PyObject *lg, PyObject **parsers)
 {
@@ -1288,6 +1280,14 @@ static PyObject *parser_of(PyObject *lg, PyObject **parsers)
 #define PREFETCH_SLOTS_AHEAD 12
 #define PREFETCH_VALUES_AHEAD 6
 
+/* prepare(queries, lang, normalize, latin_ok, parse_ja, parse_ko, parse_mixed) -> (items, folded, surfaces)
+ *
+ * The per-query Python part of the compiled path, as one loop in C: views,
+ * then the tokenizer for the query's language (lang, if not None, forces
+ * one). items[i] is None for a query with nothing to score, else
+ * [lang, folded_words, folded, tokens] ready for logits(); folded lists the
+ * folded text of the non-empty ones, for one sentencepiece call; surfaces[i]
+ * is the normalized query (what the lexicon's morpheme positions read). */
 static PyObject *py_prepare(PyObject *self, PyObject *args)
 {
     PyObject *queries, *lang, *normalize, *latin_ok, *parsers[3];
