@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of harmful queries in real traffic that calibration and thresholds assume")
     ap.add_argument("--length-norm", choices=("none", "sqrt"), default="none")
     ap.add_argument("--char-ngram-min", type=int, default=1)
+    ap.add_argument("--char-ngram-max", type=int, default=4)
+    ap.add_argument("--sentencepiece-vocab-size", type=int, default=8000,
+                    help="pieces of the subword model; 0 trains without sentencepiece features")
     ap.add_argument("--hash-bits", type=int, default=22,
                     help="feature space of 2**bits buckets; fewer bits let unseen n-grams land on trained weights")
     ap.add_argument("--morph-unit", choices=("query", "word"), default="word")
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in sorted(args.lexicon.glob("*/*.tsv"))}
     params = dict(C=args.C, prevalence=args.prevalence, length_norm=args.length_norm, lexicon=args.lexicon, morph_unit=args.morph_unit,
                   lexicon_position=args.lexicon_position,
-                  char_ngram_min=args.char_ngram_min, hash_bits=args.hash_bits, n_jobs=args.jobs, calibration="dev",
+                  char_ngram_min=args.char_ngram_min, char_ngram_max=args.char_ngram_max,
+                  sentencepiece_vocab_size=args.sentencepiece_vocab_size, hash_bits=args.hash_bits, n_jobs=args.jobs, calibration="dev",
                   threshold_resamples=args.threshold_resamples, threshold_plateau=args.threshold_plateau,
                   verbose=True)
     if args.thresholds == "f1":
