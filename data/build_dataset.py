@@ -227,6 +227,15 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
     # Searchers add the same intent words to innocent subjects ("鬼滅の刃 動画",
     # "바퀴벌레 죽이는법"): hard negatives pair them with harmful modifiers too.
     any_mods = sorted(set(benign_mods) | set(all_harm_mods))
+    # But only an intent word that stays innocent after any topic makes a hard negative.
+    # A modifier the review found harmful in itself (出て行け, 격리해야, 부검에서 안걸리는,
+    # 나체) turned 1,812 benign queries into harmful ones labelled benign ("성소수자 상담
+    # 격리해야", "유아 발레복 나체"): the model learned those modifiers as innocent, and
+    # missed "유아 알몸 사진". Such a pair is dropped after the draw (so every other row stays
+    # as it was), as is one the composition guard reads as our harmful pattern.
+    lex_entries = _lexicon_entries(lang)
+    innocent = set(benign_mods) | set(_neutral_intent_modifiers(lang, lex_entries)[0])
+    composed_harm = composition_guard(lang, lex_entries)
     for e in benign_entries:
         fam = e["family"]
         if fam not in BENIGN_FAMILIES:
@@ -236,7 +245,9 @@ def lexicon_rows(lang: str, rng: random.Random) -> list[Row]:
             group = f"{lang}:benign:{fam}:{e['text']}"
             rows.append(Row(e["text"], lang, [], "lexicon", group, tags, 2))
             for mod in rng.sample(any_mods, min(len(any_mods), 4)) if tags else []:
-                rows.append(Row(f"{e['text']} {mod}", lang, [], "generated", group, tags, 1))
+                q = f"{e['text']} {mod}"
+                if mod in innocent and not composed_harm(q):
+                    rows.append(Row(q, lang, [], "generated", group, tags, 1))
         elif e["kind"] == "topic":
             benign_topics.append(e["text"])
     for topic in benign_topics:

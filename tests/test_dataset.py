@@ -194,6 +194,33 @@ def test_no_background_composition_reads_like_a_harmful_row(background: dict[str
         assert [t for t in composed if guard(t)] == [], lang
 
 
+def _reviewed_harmful_modifiers(lang: str) -> set[str]:
+    bd = _build_module()
+    return {e["text"] for e in bd.read_tsv(DATA / "lexicons" / lang / "modifiers_review.tsv") if e["neutral"] == "0"}
+
+
+def test_no_benign_query_carries_a_harmful_modifier(rows: dict[str, list[dict]]) -> None:
+    """A benign lexicon query with a modifier harmful in itself ("성소수자 상담 격리해야") is no hard negative."""
+    bd = _build_module()
+    checked = 0
+    for lang in ("ja", "ko"):
+        harmful = _reviewed_harmful_modifiers(lang)
+        guard = bd.composition_guard(lang)
+        for r in (r for rs in rows.values() for r in rs):
+            if r["lang"] != lang or r["source"] != "generated" or r["labels"] or ":benign:" not in r["group"]:
+                continue
+            if any(t.startswith("evasion:") for t in r.get("tags", [])):
+                continue
+            query = r["group"].split(":", 3)[3]
+            if r["text"] == query:
+                continue
+            modifier = r["text"][len(query):].strip()
+            checked += 1
+            assert modifier not in harmful, r["text"]
+            assert not guard(r["text"]), r["text"]
+    assert checked > 3000
+
+
 @pytest.mark.parametrize(("text", "qwerty"), [
     ("자살 방법", "wktkf qkdqjq"),
     ("야동", "diehd"),
