@@ -232,14 +232,18 @@ def render_calibration(result: dict[str, Any]) -> str:
              "pack.csv --labels-column verdict_labels</code> and <code>searchsafe train pack.csv "
              "--labels-column verdict_labels</code> read it.</p>",
              "<h2>Counts</h2>", summary]
+    # Beside two models, the labels the file already has (diff carries them over from a table).
+    file_labels = result["b"] != "labels" and any("labels" in it for g in result["groups"] for it in g["items"])
+    header = ["#", "where", "query", "score A", score_b, "gap", *(["labels"] if file_labels else []), "verdict", "notes"]
     for g in result["groups"]:
         rows = [[esc(it["rank"]), esc(it["where"]), _q(it["text"]), num(it["score_a"], 4),
                  num(it.get("score_b", 1.0 if g["category"] in it.get("labels", []) else 0.0), 4), num(it["gap"], 4),
+                 *([esc(", ".join(it.get("labels", [])) or "none")] if file_labels else []),
                  "", ""] for it in g["items"]]
         shown = f" ({len(g['items'])} listed)" if len(g["items"]) < g["count"] else ""
         parts.append(f'<h2>{esc(g["category"])} · {esc(dirs[g["direction"]])}: {esc(g["count"])}{shown}</h2>'
-                     + table(["#", "where", "query", "score A", score_b, "gap", "verdict", "notes"], rows, left=3,
-                             cell_classes={6: "verdict", 7: "verdict"}))
+                     + table(header, rows, left=3,
+                             cell_classes={len(header) - 2: "verdict", len(header) - 1: "verdict"}))
     meta = (f"<b>{esc(result['a']['model'])}</b> against <b>{esc(b_name)}</b> on "
             f"<code>{esc(result['data'])}</code>.")
     return page(CALIBRATION_TITLE, meta, "".join(parts), "Written by <code>searchsafe diff --html</code>.")

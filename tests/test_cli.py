@@ -727,6 +727,26 @@ def test_diff_model_against_the_default_model(capsys, data, model, small_clf, tm
     assert {r["verdict_labels"] for r in rows} == {r["verdict_notes"] for r in rows} == {""}
 
 
+def test_diff_of_two_models_carries_the_files_labels(capsys, data, model, tmp_path):
+    """Beside two models, a calibration meeting sees the labels the table already has; a text file has none."""
+    code, out, _ = run(capsys, "diff", model, "default", data / "dev.csv", "-q")
+    result = json.loads(out)
+    truth = {r["text"]: [r["labels"]] if r["labels"] else [] for r in labeled_rows(DEV_SUFFIXES)}
+    items = [it for g in result["groups"] for it in g["items"]]
+    assert code == 1 and items
+    assert all(sorted(it["labels"]) == truth[it["text"]] for it in items)
+    run(capsys, "diff", model, "default", data / "dev.csv", "--out", tmp_path / "d.csv", "--html",
+        tmp_path / "d.html", "-q")
+    rows = read_csv(tmp_path / "d.csv")
+    assert {r["text"]: sorted(filter(None, r["labels"].split(","))) for r in rows} == {r["text"]: truth[r["text"]]
+                                                                                       for r in rows}
+    assert "<th>labels</th>" in (tmp_path / "d.html").read_text(encoding="utf-8")
+    lines = tmp_path / "q.txt"
+    lines.write_text("\n".join(truth), encoding="utf-8")
+    _, out, _ = run(capsys, "diff", model, "default", lines, "-q")
+    assert all("labels" not in it for g in json.loads(out)["groups"] for it in g["items"])
+
+
 def test_diff_a_model_with_itself_finds_nothing(capsys, data, model):
     code, out, _ = run(capsys, "diff", model, model, data / "queries.txt", "-q")
     assert code == 0

@@ -46,11 +46,36 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--format", choices=("lines", "jsonl", "csv", "tsv", "parquet"),
                    help="input format; default from the file name")
     g.add_argument("--text-column", default="text", metavar="NAME", help="(default: text)")
-    g.add_argument("--labels-column", default="labels", metavar="NAME", help="with MODEL_B 'labels' (default: labels)")
+    g.add_argument("--labels-column", default="labels", metavar="NAME",
+                   help="the labels in DATA: what MODEL_B 'labels' compares with, and, beside two models, the "
+                   "labels column of the output when DATA is a table that has it (default: labels)")
     g.add_argument("--id-column", metavar="NAME", help="column to carry through as each row's id")
     g.add_argument("--encoding", type=encoding_arg, default="utf-8", metavar="NAME", help=_ENCODING_HELP)
     add_quiet(p)
     p.set_defaults(func=run)
+
+
+def _labels_cell(row: Query, column: str) -> list[str] | None:
+    """The labels a table row already has, so a calibration meeting sees them beside two models' scores.
+
+    As written in the file, not checked against any model's categories: a
+    comma-separated cell or a JSON list; None when the row has no such column.
+
+    Examples
+    --------
+    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": "hate, harassment"}), "labels")
+    ['hate', 'harassment']
+    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": ["sexual"]}), "labels"), _labels_cell(Query(1, "f:1", "q"), "labels")
+    (['sexual'], None)
+    """
+    if not row.columns or column not in row.columns:
+        return None
+    cell = row.columns[column]
+    if cell is None:
+        return []
+    if isinstance(cell, (list, tuple)):
+        return [str(x).strip() for x in cell if str(x).strip()]
+    return [x.strip() for x in str(cell).split(",") if x.strip()]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         only = sorted(set(a.categories) ^ set(b.categories))
         if only:
             say(args, f"comparing the {len(cats)} categories both models have; not compared: {', '.join(only)}")
-        rows = list(iter_queries(args.data, args.format, args.text_column, args.id_column, args.encoding))
+        rows = list(iter_queries(args.data, args.format, args.text_column, args.id_column, args.encoding,
+                                 keep_columns=True))
     texts = [r.text for r in rows]
     ja = [a.categories.index(c) for c in cats]
     Pa = score_all(args, a, texts, desc="scoring A")[:, ja]
@@ -118,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
                 item["score_a"] = round(float(Pa[i, j]), 4)
                 if b is not None:
                     item["score_b"] = round(float(Pb[i, j]), 4)
+                    carried = _labels_cell(rows[i], args.labels_column)
+                    if carried is not None:
+                        item["labels"] = carried
                 else:
                     item["labels"] = data.rows[i].labels
                 item["gap"] = round(float(abs(Pa[i, j] - Pb[i, j])), 4)
