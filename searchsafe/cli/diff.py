@@ -58,24 +58,35 @@ def add_parser(sub: Any) -> None:
 def _labels_cell(row: Query, column: str) -> list[str] | None:
     """The labels a table row already has, so a calibration meeting sees them beside two models' scores.
 
-    As written in the file, not checked against any model's categories: a
-    comma-separated cell or a JSON list; None when the row has no such column.
+    Read as every labeled input is (a list, a JSON list, or names separated
+    by commas, semicolons or bars; ``none`` and ``benign`` mean no label), but
+    not checked against either model's categories. None when the row has no
+    such column.
 
     Examples
     --------
-    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": "hate, harassment"}), "labels")
+    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": "hate; harassment"}), "labels")
     ['hate', 'harassment']
-    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": ["sexual"]}), "labels"), _labels_cell(Query(1, "f:1", "q"), "labels")
-    (['sexual'], None)
+    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": '["sexual"]'}), "labels")
+    ['sexual']
+    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": "none"}), "labels"), _labels_cell(Query(1, "f:1", "q"), "labels")
+    ([], None)
     """
     if not row.columns or column not in row.columns:
         return None
     cell = row.columns[column]
+    if isinstance(cell, str) and cell.strip().startswith("["):
+        try:
+            cell = json.loads(cell)
+        except json.JSONDecodeError:
+            pass
     if cell is None:
-        return []
-    if isinstance(cell, (list, tuple)):
-        return [str(x).strip() for x in cell if str(x).strip()]
-    return [x.strip() for x in str(cell).split(",") if x.strip()]
+        values: list[Any] = []
+    elif isinstance(cell, (list, tuple)):
+        values = list(cell)
+    else:
+        values = str(cell).replace(";", ",").replace("|", ",").split(",")
+    return [v for v in (str(x).strip() for x in values) if v and v not in ("none", "benign")]
 
 
 def run(args: argparse.Namespace) -> int:
