@@ -385,14 +385,13 @@ def _pairs(nouns: list[str], n: int, rng: random.Random) -> list[str]:
 
 
 def everyday_intent_modifiers(lang: str, data_dir: Path = C.DATA) -> list[str]:
-    """The harmful lexicons' modifiers that ``modifiers_review.tsv`` judged everyday words, minus those it
-    marks unsafe after a word for a minor (下着, 조건): what part f composes with Latin words."""
-    path = data_dir / "lexicons" / lang / "modifiers_review.tsv"
-    if not path.is_file():
-        return []
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    return sorted({r["text"] for r in rows if r.get("neutral") == "1" and "minor" not in (r.get("note") or "")})
+    """The modifiers that ``modifiers_review.tsv`` judged everyday words, minus those it marks unsafe after
+    a word for a minor (下着, 조건): what part f composes with Latin words. The review is read as the
+    dataset build reads it (:func:`searchsafe._modifiers.read_modifier_review`)."""
+    from searchsafe._modifiers import read_modifier_review
+
+    everyday, unsafe = read_modifier_review(data_dir / "lexicons" / lang / "modifiers_review.tsv")
+    return [m for m in everyday if m not in set(unsafe)]
 
 
 def is_latin_word(word: str) -> bool:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "data"))
 from searchsafe._categories import CATEGORIES  # noqa: E402
 from searchsafe._hangul import _CHO, _JONG, _JUNG, _QWERTY, choseong  # noqa: E402
 from searchsafe._normalize import fold, normalize  # noqa: E402
+from searchsafe._modifiers import read_modifier_review  # noqa: E402
 import background as bg  # noqa: E402
 
 DATA = ROOT / "data"
@@ -456,15 +457,9 @@ def public_term_rows(lang: str) -> list[tuple[str, list[str], bool, str]]:
 
 def _neutral_intent_modifiers(lang: str, entries: list[tuple[str, dict[str, str]]]) -> tuple[list[str], list[str]]:
     """The harmful lexicons' modifiers reviewed as everyday words, and those of them unsafe after a minor."""
-    mods = sorted({e["text"] for _, e in entries if e["kind"] == "modifier"})
-    review = DATA / "lexicons" / lang / "modifiers_review.tsv"
-    if not review.is_file():
-        return [], []
-    reviewed = {e["text"]: e for e in read_tsv(review)}
-    neutral = [m for m in mods if m in reviewed and reviewed[m]["neutral"] == "1"]
-    # The review marks these in its note: benign, except after a word for a minor.
-    unsafe = [m for m in neutral if "minor" in reviewed[m].get("note", "")]
-    return neutral, unsafe
+    mods = {e["text"] for _, e in entries if e["kind"] == "modifier"}
+    everyday, unsafe = read_modifier_review(DATA / "lexicons" / lang / "modifiers_review.tsv")
+    return [m for m in everyday if m in mods], [m for m in unsafe if m in mods]
 
 
 def _everyday_and_subjects(lang: str) -> tuple[list[str], list[tuple[str, str]]]:

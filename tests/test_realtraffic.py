@@ -131,6 +131,21 @@ def test_everyday_intent_modifiers_take_the_neutral_ones_except_those_unsafe_aft
     assert R.everyday_intent_modifiers("ko", tmp_path) == []  # no review: nothing to compose
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    ("word\tneutral\n動画\t1\n", "modifiers_review.tsv:1: the header needs the columns text and neutral; missing text"),
+    ("text\tneutral\tnote\n動画\tyes\t\n", "modifiers_review.tsv:2: neutral must be 0 or 1; got 'yes'"),
+])
+def test_modifier_review_errors_name_the_file_and_line(tmp_path, content, message):
+    from searchsafe._data import DataError
+    from searchsafe._modifiers import read_modifier_review
+
+    path = tmp_path / "modifiers_review.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        read_modifier_review(path)
+    assert str(exc.value) == f"{tmp_path}/{message}"
+
+
 def test_even_sample_is_fixed_and_spread():
     assert R._even(list(range(10)), 3) == [0, 3, 6]
     assert R._even(list(range(3)), None) == [0, 1, 2]
