@@ -745,6 +745,10 @@ def test_diff_of_two_models_carries_the_files_labels(capsys, data, model, tmp_pa
     lines.write_text("\n".join(truth), encoding="utf-8")
     _, out, _ = run(capsys, "diff", model, "default", lines, "-q")
     assert all("labels" not in it for g in json.loads(out)["groups"] for it in g["items"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text('text,labels\n猫 飼い方,"[hate"\n', encoding="utf-8")
+    code, _, err = run(capsys, "diff", model, "default", bad, "-q")
+    assert code == 2 and err.strip() == f"searchsafe: error: {bad}:2: labels '[hate' are not a valid JSON list"
 
 
 def test_diff_a_model_with_itself_finds_nothing(capsys, data, model):

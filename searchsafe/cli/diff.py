@@ -55,38 +55,23 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _labels_cell(row: Query, column: str) -> list[str] | None:
-    """The labels a table row already has, so a calibration meeting sees them beside two models' scores.
+def _file_labels(rows: list[Query], column: str) -> list[list[str] | None]:
+    """Each table row's own labels, so a calibration meeting sees them beside two models' scores.
 
-    Read as every labeled input is (a list, a JSON list, or names separated
-    by commas, semicolons or bars; ``none`` and ``benign`` mean no label), but
-    not checked against either model's categories. None when the row has no
-    such column.
+    Parsed as every labeled input is (:func:`searchsafe._data._parse_labels`),
+    but not checked against either model's categories; None for a row with no
+    such column (a file of one query per line has none).
 
     Examples
     --------
-    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": "hate; harassment"}), "labels")
-    ['hate', 'harassment']
-    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": '["sexual"]'}), "labels")
-    ['sexual']
-    >>> _labels_cell(Query(1, "f:1", "q", None, {"labels": "none"}), "labels"), _labels_cell(Query(1, "f:1", "q"), "labels")
-    ([], None)
+    >>> _file_labels([Query(1, "f:1", "q", None, {"labels": "hate; harassment"}), Query(2, "f:2", "r")], "labels")
+    [['hate', 'harassment'], None]
     """
-    if not row.columns or column not in row.columns:
-        return None
-    cell = row.columns[column]
-    if isinstance(cell, str) and cell.strip().startswith("["):
-        try:
-            cell = json.loads(cell)
-        except json.JSONDecodeError:
-            pass
-    if cell is None:
-        values: list[Any] = []
-    elif isinstance(cell, (list, tuple)):
-        values = list(cell)
-    else:
-        values = str(cell).replace(";", ",").replace("|", ",").split(",")
-    return [v for v in (str(x).strip() for x in values) if v and v not in ("none", "benign")]
+    from .._data import _parse_labels
+    from .._ooc import _AnyName
+
+    return [_parse_labels(r.columns[column], r.where, _AnyName()) if r.columns and column in r.columns else None
+            for r in rows]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             say(args, f"comparing the {len(cats)} categories both models have; not compared: {', '.join(only)}")
         rows = list(iter_queries(args.data, args.format, args.text_column, args.id_column, args.encoding,
                                  keep_columns=True))
+        carried = _file_labels(rows, args.labels_column)
     texts = [r.text for r in rows]
     ja = [a.categories.index(c) for c in cats]
     Pa = score_all(args, a, texts, desc="scoring A")[:, ja]
@@ -155,9 +141,8 @@ def run(args: argparse.Namespace) -> int:
                 item["score_a"] = round(float(Pa[i, j]), 4)
                 if b is not None:
                     item["score_b"] = round(float(Pb[i, j]), 4)
-                    carried = _labels_cell(rows[i], args.labels_column)
-                    if carried is not None:
-                        item["labels"] = carried
+                    if carried[i] is not None:
+                        item["labels"] = carried[i]
                 else:
                     item["labels"] = data.rows[i].labels
                 item["gap"] = round(float(abs(Pa[i, j] - Pb[i, j])), 4)
