@@ -87,9 +87,10 @@ def _category_list(value: str, default: str, where: str, categories: Sequence[st
     return names
 
 
-def _alone(value: str, where: str) -> bool:
+def _alone(value: str, where: str, column: str = "alone") -> bool:
+    """A 0/1 column of a lexicon-format file (``alone``, or the modifier review's ``neutral``)."""
     if value.strip() not in ("0", "1"):
-        raise InvalidParameterError(f"{where}: alone must be 0 or 1; got {value!r}")
+        raise InvalidParameterError(f"{where}: {column} must be 0 or 1; got {value!r}")
     return value.strip() == "1"
 
 

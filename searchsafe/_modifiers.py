@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._data import DataError
+from ._lexicon import _alone, _rows
 
 __all__ = ["read_modifier_review"]
 
@@ -28,7 +28,8 @@ def read_modifier_review(path: str | os.PathLike[str]) -> tuple[list[str], list[
     and those of them its note marks unsafe after a word for a minor. A missing file reviews nothing.
 
     The format is that of every lexicon file: UTF-8, tab-separated, one header
-    line (``text``, ``neutral``, ``note``), ``#`` comment lines.
+    line (``text``, ``neutral``, ``note``), ``#`` comment lines; it is read,
+    and its errors named, by the same code as the lexicons.
 
     Examples
     --------
@@ -44,23 +45,11 @@ def read_modifier_review(path: str | os.PathLike[str]) -> tuple[list[str], list[
     path = Path(path)
     if not path.is_file():
         return [], []
-    with open(path, encoding="utf-8") as f:
-        lines = [(i, ln.rstrip("\n")) for i, ln in enumerate(f, 1) if ln.strip() and not ln.startswith("#")]
-    if not lines:
-        return [], []
-    header = [h.strip() for h in lines[0][1].split("\t")]
-    missing = [c for c in ("text", "neutral") if c not in header]
-    if missing:
-        raise DataError(f"{path}:{lines[0][0]}: the header needs the columns text and neutral; "
-                        f"missing {', '.join(missing)}")
     everyday, unsafe = set(), set()
-    for i, ln in lines[1:]:
-        row = dict(zip(header, (p.strip() for p in ln.split("\t"))))
-        verdict = row.get("neutral", "")
-        if verdict not in ("0", "1"):
-            raise DataError(f"{path}:{i}: neutral must be 0 or 1; got {verdict!r}")
-        if verdict == "1" and row.get("text"):
-            everyday.add(row["text"])
+    for i, row in _rows(path, ("text", "neutral")):
+        text = row["text"].strip()
+        if _alone(row["neutral"], f"{path}:{i}", "neutral") and text:
+            everyday.add(text)
             if MINOR_MARK in row.get("note", ""):
-                unsafe.add(row["text"])
+                unsafe.add(text)
     return sorted(everyday), sorted(unsafe)

@@ -132,16 +132,16 @@ def test_everyday_intent_modifiers_take_the_neutral_ones_except_those_unsafe_aft
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("word\tneutral\n動画\t1\n", "modifiers_review.tsv:1: the header needs the columns text and neutral; missing text"),
+    ("word\tneutral\n動画\t1\n", "modifiers_review.tsv:1: header must start with text neutral; got word neutral"),
     ("text\tneutral\tnote\n動画\tyes\t\n", "modifiers_review.tsv:2: neutral must be 0 or 1; got 'yes'"),
 ])
 def test_modifier_review_errors_name_the_file_and_line(tmp_path, content, message):
-    from searchsafe._data import DataError
+    from searchsafe import InvalidParameterError
     from searchsafe._modifiers import read_modifier_review
 
     path = tmp_path / "modifiers_review.tsv"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(DataError) as exc:
+    with pytest.raises(InvalidParameterError) as exc:
         read_modifier_review(path)
     assert str(exc.value) == f"{tmp_path}/{message}"
 
