@@ -391,7 +391,8 @@ def everyday_intent_modifiers(lang: str, data_dir: Path = C.DATA) -> list[str]:
     from searchsafe._modifiers import read_modifier_review
 
     everyday, unsafe = read_modifier_review(data_dir / "lexicons" / lang / "modifiers_review.tsv")
-    return [m for m in everyday if m not in set(unsafe)]
+    unsafe_set = set(unsafe)
+    return [m for m in everyday if m not in unsafe_set]
 
 
 def is_latin_word(word: str) -> bool:
