@@ -134,12 +134,35 @@ class LRUCache:
         *compute* gets the positions of the first occurrence of each distinct
         missing key and returns their values in that order; repeats inside the
         batch are computed once.
+
+        Examples
+        --------
+        >>> c = LRUCache(8)
+        >>> c.lookup(["a", "b", "a"], lambda pos: [f"v{p}" for p in pos])
+        ['v0', 'v1', 'v0']
+        >>> c.lookup(["b", "c"], lambda pos: [f"w{p}" for p in pos]), c.stats()["hits"]
+        (['v1', 'w1'], 1)
         """
-        values = self.get_many(keys)
+        # One pass under the lock: a hit costs a dict look-up and a move,
+        # which is most of what a head query costs at all.
+        values: list[Any] = []
+        append = values.append
         first: dict[Hashable, int] = {}
-        for i, v in enumerate(values):
-            if v is None and keys[i] not in first:
-                first[keys[i]] = i
+        missed = 0
+        with self._lock:
+            data = self._data
+            get, touch = data.get, data.move_to_end
+            for i, key in enumerate(keys):
+                value = get(key)
+                if value is None:
+                    missed += 1
+                    if key not in first:
+                        first[key] = i
+                else:
+                    touch(key)
+                append(value)
+            self.hits += len(keys) - missed
+            self.misses += missed
         if first:
             todo = list(first.values())
             computed = compute(todo)

@@ -317,7 +317,13 @@ def iter_texts(queries: Iterable[Any], *, param: str = "queries") -> list[str | 
         items = list(queries)
     except TypeError:
         raise TypeError(f"{param} must be an iterable of str; got {type(queries).__name__}") from None
-    for i, q in enumerate(items):
-        if q is not None and not isinstance(q, str):
-            raise TypeError(f"{param}[{i}] must be str or None; got {type(q).__name__}")
+    # The set of types, built in C, is the common case's whole check; the
+    # loop runs only to name the first bad item (str subclasses pass too).
+    if not _PLAIN_TYPES.issuperset(map(type, items)):
+        for i, q in enumerate(items):
+            if q is not None and not isinstance(q, str):
+                raise TypeError(f"{param}[{i}] must be str or None; got {type(q).__name__}")
     return items
+
+
+_PLAIN_TYPES = frozenset((str, type(None)))

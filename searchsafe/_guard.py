@@ -35,6 +35,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import operator
 import os
 import threading
 import time
@@ -203,9 +204,7 @@ class _Compiled:
         return best
 
 
-def _key_of(query: str | None) -> str:
-    # Decisions read only the first MAX_QUERY_CHARS characters (scoring and matching both cut there).
-    return query[:MAX_QUERY_CHARS] if query else ""
+_CODE, _ESCALATE = operator.itemgetter(0), operator.itemgetter(1)
 
 
 class Guard:
@@ -354,8 +353,9 @@ class Guard:
         cache = state.cache
         if cache is None:
             return self._rows(m, items, self.classifier.score_batch(items), now)
-        name = m.market.name
-        keys = [(name, _key_of(q)) for q in items]
+        name, cut = m.market.name, MAX_QUERY_CHARS
+        # Decisions read only the first MAX_QUERY_CHARS characters (scoring and matching both cut there).
+        keys = [(name, q[:cut] if q else "") for q in items]
 
         def compute(positions: list[int]) -> list[tuple]:
             todo = [items[i] for i in positions]
@@ -382,8 +382,8 @@ class Guard:
         m = self._market_of(state, market)
         rows = self._decide_rows(state, m, items)
         n = len(rows)
-        codes = np.fromiter((r[0] for r in rows), dtype=np.int8, count=n)
-        esc = np.fromiter((r[1] for r in rows), dtype=bool, count=n)
+        codes = np.fromiter(map(_CODE, rows), dtype=np.int8, count=n)
+        esc = np.fromiter(map(_ESCALATE, rows), dtype=bool, count=n)
         if self._log_file is not None:
             self._log(state, m, items, rows)
         return ActionArray(codes, esc)

@@ -594,6 +594,19 @@ def _cached_classifier():
     return _CLF[0]
 
 
+def test_classifier_cache_keeps_languages_apart_and_returns_fresh_arrays(clf) -> None:
+    cached = searchsafe.load(cache_size=64)
+    queries = ["東京 天気", "서울 날씨", "東京 天気", None, ""]
+    for _ in range(2):  # the second pass answers every query from the cache
+        for lang in (None, "ja", "ko", None):
+            got = cached.score_batch(queries, lang=lang)
+            np.testing.assert_array_equal(got, clf.score_batch(queries, lang=lang))
+            assert got.dtype == np.float32 and got.shape == (5, 8) and got.flags.writeable
+            got[:] = -1.0  # the caller owns the array: the cache is not written through it
+    np.testing.assert_array_equal(cached.score_batch(queries, lang="ko"), clf.score_batch(queries, lang="ko"))
+    assert cached.cache.stats()["size"] == 9  # two texts and the blank key, in three key spaces
+
+
 def test_classifier_cache_is_off_by_default_and_bounded(clf) -> None:
     assert clf.cache is None
     c = _cached_classifier()
