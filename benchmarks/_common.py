@@ -6,6 +6,7 @@ fixed seed and recombined queries come from a seeded generator.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
@@ -20,7 +21,7 @@ import time
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -45,6 +46,52 @@ def child_env() -> dict[str, str]:
     parts = [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
     return env
+
+
+# -- output files -----------------------------------------------------------
+# Every file a benchmark writes (RESULTS.md, README.md, JSON results, figures) is written whole or not
+# at all: into a temporary file beside it, then os.replace. An interrupted run leaves the old file.
+@contextlib.contextmanager
+def _replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside *path* to write; it replaces *path* when the block ends without an error.
+
+    The name is hidden and ends in ``.tmp`` (``.RESULTS.md.<pid>.tmp``); the pid keeps two runs
+    writing the same file apart. The temporary file is removed whatever happens.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",
+                      newline: str | None = None) -> None:
+    """``Path(path).write_text(text, encoding=encoding)``, but *path* never holds a partial text."""
+    with _replacing(path) as tmp:
+        with open(tmp, "w", encoding=encoding, newline=newline) as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
+    """``fig.savefig(path, **kwargs)``, but *path* never holds a partial image.
+
+    The format comes from *path*'s suffix (as savefig would infer it) unless ``format=`` is given:
+    the temporary file's own name ends in ``.tmp``.
+    """
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or path.suffix[1:].lower()
+    if not fmt:
+        raise ValueError(f"{path}: no suffix to take the image format from; pass format=")
+    with _replacing(path) as tmp:
+        with open(tmp, "wb") as f:
+            fig.savefig(f, format=fmt, **kwargs)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 # -- statistics -------------------------------------------------------------
@@ -392,5 +439,5 @@ def part_main(
     res = run(quick=args.quick)
     print(tables(res))
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(res, indent=1, ensure_ascii=False))
     return 0

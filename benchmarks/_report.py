@@ -281,7 +281,7 @@ def update_readme(readme: Path, block: str) -> bool:
         return False
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    readme.write_text(head + README_START + "\n" + block.rstrip() + "\n" + README_END + tail, encoding="utf-8")
+    C.atomic_write_text(readme, head + README_START + "\n" + block.rstrip() + "\n" + README_END + tail)
     return True
 
 
@@ -325,7 +325,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out_dir / "throughput_by_batch.png")
+        C.atomic_savefig(fig, out_dir / "throughput_by_batch.png")
         plt.close(fig)
         written["throughput"] = "throughput_by_batch.png"
     p = results.get("peers")
@@ -347,7 +347,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
             ax.grid(True, which="both", alpha=0.3)
         fig.suptitle("Quality against speed, same run, same queries")
         fig.tight_layout()
-        fig.savefig(out_dir / "peers_quality_speed.png")
+        C.atomic_savefig(fig, out_dir / "peers_quality_speed.png")
         plt.close(fig)
         written["peers"] = "peers_quality_speed.png"
     return written

@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import _common as C  # noqa: E402
 
 _CHILD = r"""
 import json, sys, time, resource
@@ -54,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--jvm-n", type=int, default=500)
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     from searchsafe import KOREAN_BACKENDS
 
     results = {}
@@ -72,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         results[backend] = json.loads(proc.stdout)
         print(f"{backend}: {results[backend]['per_s']:,.0f} queries/s", file=sys.stderr)
     meta = {"date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0]}
-    (ROOT / "benchmarks" / "korean_backends.json").write_text(
-        json.dumps({"meta": meta, "results": results}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
+    C.atomic_write_text(ROOT / "benchmarks" / "korean_backends.json",
+                        json.dumps({"meta": meta, "results": results}, ensure_ascii=False, indent=2) + "\n")
     print("| backend | queries/s | start-up | peak RSS | 성매매 처벌 기준 → |")
     print("|---|---|---|---|---|")
     for backend, r in results.items():

@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(args.repeats)
     print(table(res))
     if args.json:
-        target = Path(args.json)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        C.atomic_write_text(args.json, json.dumps(res, indent=2) + "\n")
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import gc
 import json
-import os
 import sys
 import tempfile
 import time
@@ -271,14 +270,8 @@ def _load() -> str:
         return "?"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write(res: dict[str, Any], bench: Path = C.BENCH) -> None:
-    _atomic_write(bench / "policy.json", json.dumps(res, indent=1, ensure_ascii=False) + "\n")
+    C.atomic_write_text(bench / "policy.json", json.dumps(res, indent=1, ensure_ascii=False) + "\n")
     path = bench / "RESULTS.md"
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     block = f"{START}\n## Search policy\n\n{tables(res)}\n{END}"
@@ -287,7 +280,7 @@ def write(res: dict[str, Any], bench: Path = C.BENCH) -> None:
         text = head + block + rest.split(END, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    _atomic_write(path, text)
+    C.atomic_write_text(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(quick=args.quick)
     print(tables(res))
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
+        C.atomic_write_text(args.json, json.dumps(res, indent=1, ensure_ascii=False))
     if args.write:
         write(res)
     return 0

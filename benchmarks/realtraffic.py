@@ -747,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(quick=args.quick, wordlists=args.wordlists, model=args.model)
     print(tables(res))
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
+        C.atomic_write_text(args.json, json.dumps(res, indent=1, ensure_ascii=False))
     return 0
 
 

@@ -130,8 +130,7 @@ def merge_previous(results: dict[str, Any], previous_path: Path) -> None:
 def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     written = _report.plots(results, out)
-    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n",
-                                      encoding="utf-8")
+    C.atomic_write_text(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n")
     text = _report.render(results, written)
     # benchmarks/policy.py keeps its own block in RESULTS.md; a full run must not drop it.
     from benchmarks.policy import END, START
@@ -143,7 +142,7 @@ def write(results: dict[str, Any], out: Path, *, readme: Path | None) -> dict[st
     head, tail = "## Compiled path", "## Reading these numbers"
     if head in prev and head not in text and tail in prev.split(head, 1)[1] and tail in text:
         text = text.replace(tail, head + prev.split(head, 1)[1].split(tail, 1)[0] + tail, 1)
-    (out / "RESULTS.md").write_text(text, encoding="utf-8")
+    C.atomic_write_text(out / "RESULTS.md", text)
     if readme is not None and not _report.update_readme(readme, _report.readme_summary(results)):
         C.log(f"warning: {readme} has no results markers; its table was not updated")
     return written

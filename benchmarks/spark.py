@@ -233,10 +233,8 @@ def write_results(res: dict[str, Any]) -> None:
         text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = results.with_suffix(".md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, results)
-    (OUT / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    C.atomic_write_text(results, text)
+    C.atomic_write_text(OUT / "results.json", json.dumps(res, indent=1))
 
 
 def _java_version() -> str:
@@ -263,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(quick=args.quick, n=args.n)
     print(tables(res))
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
+        C.atomic_write_text(args.json, json.dumps(res, indent=1, ensure_ascii=False))
     if not args.quick:
         write_results(res)
     return 0

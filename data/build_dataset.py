@@ -620,21 +620,38 @@ def count_table(splits: dict[str, list[Row]]) -> str:
     return "\n".join(lines)
 
 
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write *path* whole or not at all: into ``.<name>.tmp`` beside it, then os.replace.
+
+    Text is written as ``Path.write_text(data, encoding="utf-8")`` would; the temporary file is
+    removed if anything fails, so an interrupted build leaves the previous file as it was.
+    """
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _write_jsonl(path: Path, rows: list[Row], split: str) -> None:
     """Write rows atomically; .gz files get a fixed header (no name, mtime 0) so the bytes are reproducible."""
     import gzip
-    import os
+    import io
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     payload = "".join(r.as_json(split) + "\n" for r in rows).encode("utf-8")
-    with open(tmp, "wb") as f:
-        if path.suffix == ".gz":
-            with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9) as gz:
-                gz.write(payload)
-        else:
-            f.write(payload)
-    os.replace(tmp, path)
+    if path.suffix == ".gz":
+        buf = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+            gz.write(payload)
+        payload = buf.getvalue()
+    _write_atomic(path, payload)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -662,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")
         new = re.sub(r"(<!-- counts:begin -->\n).*?(<!-- counts:end -->)", lambda m: m.group(1) + table + "\n" + m.group(2), text, flags=re.S)
-        readme.write_text(new, encoding="utf-8")
+        _write_atomic(readme, new)
     print(table)
     return 0
 

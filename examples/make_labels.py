@@ -70,11 +70,11 @@ def tags_of(rec: dict) -> str:
 
 
 @contextlib.contextmanager
-def atomic(path: Path) -> Iterator[TextIO]:
+def atomic(path: Path, *, newline: str | None = "") -> Iterator[TextIO]:
     """Write *path* whole or not at all: an interrupted run never leaves a half file a walkthrough would read."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as f:
+        with tmp.open("w", encoding="utf-8", newline=newline) as f:
             yield f
         os.replace(tmp, path)
     finally:

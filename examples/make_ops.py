@@ -28,6 +28,11 @@ import json
 import random
 from pathlib import Path
 
+# make_labels.py's writer: each file appears whole or not at all (temporary file beside it, then os.replace).
+# Both scripts are run as `python examples/<script>.py` (or `python ../make_ops.py` from examples/out), so
+# examples/ is sys.path[0] and the sibling imports without a package.
+from make_labels import atomic
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "data"
 DAYS = 14
@@ -59,7 +64,7 @@ def zipf_weights(n: int, s: float) -> list[float]:
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
+    with atomic(path) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
         w.writerows(rows)
@@ -119,7 +124,7 @@ def main() -> None:
             ts = start + dt.timedelta(days=day, seconds=rng.randrange(86400))
             logs.append((ts, r))
     logs.sort(key=lambda e: e[0])
-    with (args.out / "logs.jsonl").open("w", encoding="utf-8", newline="\n") as f:
+    with atomic(args.out / "logs.jsonl") as f:  # newline="": written as is, like the newline="\n" it had
         for ts, r in logs:
             f.write(json.dumps({"ts": ts.isoformat().replace("+00:00", "Z"), "market": "jp" if r["lang"] == "ja" else "kr",
                                 "lang": r["lang"], "text": r["text"]}, ensure_ascii=False) + "\n")

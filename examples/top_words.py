@@ -11,10 +11,12 @@ goes to ``examples/out/``, which git ignores.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+# make_labels.py's writer (temporary file beside the target, then os.replace); examples/ is sys.path[0]
+# when this runs as `python examples/top_words.py`.
+from make_labels import atomic
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -31,10 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or HERE / "out" / f"top_{args.lang}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     words = [w for w, _ in wordfreq_words(args.lang, args.n) if is_heldout(w)]
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic(out, newline=None) as f:  # newline=None: line ends as this script always wrote them
         f.write("".join(w + "\n" for w in words))
-    os.replace(tmp, out)
     print(f"wrote {out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out} "
           f"({len(words)} held-out words of the top {args.n})")
     return 0

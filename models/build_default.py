@@ -25,6 +25,9 @@ from searchsafe._data import read_labeled  # noqa: E402
 from searchsafe._lexicon import LEXICON_POSITIONS  # noqa: E402
 from searchsafe._metrics import evaluate_predictions  # noqa: E402
 from searchsafe._train import label_matrix  # noqa: E402
+# The CLI's own atomic writer (temporary file beside the target, then os.replace): an interrupted
+# build never leaves a half-written DEFAULT_METRICS.md. The model directory is written atomically by save().
+from searchsafe.cli._util import write_text as write_atomic  # noqa: E402
 
 
 def fingerprint(paths: list[Path]) -> dict[str, str]:
@@ -146,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics=metrics,
     )
     md = metrics_markdown(metrics)
-    (args.out.parent / "DEFAULT_METRICS.md").write_text(
-        "# Default model metrics\n\nWritten by `python models/build_default.py`.\n\n" + md, encoding="utf-8"
-    )
+    write_atomic(str(args.out.parent / "DEFAULT_METRICS.md"),
+                 "# Default model metrics\n\nWritten by `python models/build_default.py`.\n\n" + md, encoding="utf-8")
     print(md)
     print(f"wrote {args.out} ({est.buckets_.size} weights, trained in {train_seconds:.0f} s)", file=sys.stderr)
     return 0

@@ -96,7 +96,7 @@ def reviewed(path: Path) -> set[str]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder, then replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
