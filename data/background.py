@@ -115,8 +115,13 @@ class Composer:
         head = rng.choice(self.src.entities) if rng.random() < 0.4 else self.nouns_w.draw(rng)
         return _join(rng, [mod, head] if rng.random() < 0.15 else [head, mod], self.lang)
 
-    def compose(self, rng: random.Random, n: int, harmful_uses: dict[str, int] | None = None) -> list[tuple[str, str]]:
-        """About *n* benign queries as (text, kind), deterministic for a given rng state.
+    def compose(self, seed: str, n: int, harmful_uses: dict[str, int] | None = None) -> list[tuple[str, str]]:
+        """About *n* benign queries as (text, kind), deterministic for a given *seed*.
+
+        Each part (the entity sample, each intent modifier's rows, the other
+        modifier rows, pairs, triples, subjects) draws from a generator of its
+        own, so a change in one part (a modifier used once more in harmful rows)
+        leaves every other part's rows as they were.
 
         *harmful_uses* counts the harmful rows that hold each intent modifier;
         every modifier then gets at least INTENT_MODIFIER_RATIO times as many
@@ -127,23 +132,32 @@ class Composer:
         # Every frequent word alone, once; entities alone as a sample, since the
         # dictionaries hold hundreds of thousands.
         out: list[tuple[str, str]] = [(w, "word") for w, _ in src.words]
+        def own(part: str) -> random.Random:
+            return random.Random(f"{seed}:{part}")
+
+        rng = own("entities")
         out += [(e, "entity") for e in rng.sample(src.entities, min(len(src.entities), n // 5))]
         rest = max(0, n - len(out))
         n_mod, n_pair, n_triple = int(rest * 0.45), int(rest * 0.38), int(rest * 0.07)
         n_subject = rest - n_mod - n_pair - n_triple if src.subjects else 0
         uses = harmful_uses or {}
         for mod in src.intent_modifiers:
+            rng = own(f"modifier:{mod}")
             for _ in range(INTENT_MODIFIER_RATIO * uses.get(mod, 0)):
                 out.append((self._with_modifier(rng, mod), "modifier"))
+        rng = own("modifiers")
         for _ in range(n_mod):
             use_intent = src.intent_modifiers and rng.random() < INTENT_MODIFIER_SHARE
             mod = rng.choice(src.intent_modifiers if use_intent else src.everyday_modifiers)
             out.append((self._with_modifier(rng, mod), "modifier"))
+        rng = own("pairs")
         for _ in range(n_pair):
             out.append((_join(rng, [self.nouns_w.draw(rng), self.nouns_w.draw(rng)], lang), "pair"))
+        rng = own("triples")
         for _ in range(n_triple):
             parts = [self.nouns_w.draw(rng), self.words_w.draw(rng), self.nouns_w.draw(rng)]
             out.append((_join(rng, parts, lang), "triple"))
+        rng = own("subjects")
         for _ in range(n_subject):
             subject, kind = rng.choice(src.subjects)
             r = rng.random()

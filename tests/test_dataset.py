@@ -245,6 +245,42 @@ def test_evasions_of_a_row_do_not_depend_on_the_other_rows() -> None:
     assert before and after == before
 
 
+def test_lexicon_rows_of_an_entry_do_not_depend_on_the_other_entries(tmp_path: Path, monkeypatch) -> None:
+    """Flipping one term's ``alone`` changes that term's rows only. With one generator for the
+    whole lexicon in file order, 15 such label fixes redrew 32,000 of 57,000 training rows."""
+    import shutil
+
+    bd = _build_module()
+    before = {(r.text, tuple(r.labels), r.group) for r in bd.lexicon_rows("ko", 7)}
+    shutil.copytree(DATA / "lexicons", tmp_path / "lexicons")
+    path = tmp_path / "lexicons" / "ko" / "hate.tsv"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("term\t") and ln.split("\t")[3] == "0")
+    cells = lines[at].split("\t")
+    lines[at] = "\t".join([*cells[:3], "1", *cells[4:]])
+    path.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setattr(bd, "DATA", tmp_path)
+    after = {(r.text, tuple(r.labels), r.group) for r in bd.lexicon_rows("ko", 7)}
+    assert {r[2] for r in before ^ after} == {f"ko:hate:term:{cells[1]}"}
+
+
+def test_background_parts_do_not_depend_on_each_other() -> None:
+    """A modifier used once more in harmful rows adds benign rows of its own and moves no other row."""
+    _build_module()
+    import background as bg
+
+    nouns = [("東京", 5.0), ("天気", 4.0), ("猫", 3.0), ("駅", 2.0)]
+    src = bg.Sources(words=nouns, nouns=nouns, entities=["大阪", "札幌", "那覇"], everyday_modifiers=["レシピ", "意味"],
+                     intent_modifiers=["動画", "方法"], subjects=[("子供", "minor"), ("犬", "animal")])
+    composer = bg.Composer("ja", src)
+    a = composer.compose("s", 80, {"動画": 1})
+    b = composer.compose("s", 80, {"動画": 1, "方法": 2})
+    added = list(b)
+    for row in a:
+        added.remove(row)
+    assert len(added) == bg.INTENT_MODIFIER_RATIO * 2 and all("方法" in text for text, _ in added)
+
+
 def _build_module():
     import sys
 
