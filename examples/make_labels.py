@@ -2,7 +2,11 @@
 
     python examples/make_labels.py
 
-Deterministic: the same data/*.jsonl and the same seed give byte-identical files.
+Deterministic: the same data/*.jsonl and the same seed give byte-identical files. Rows
+are drawn by a stable hash of their own language and text (and the seed), not by their
+position, so a rebuilt dataset changes a sample only where it added or removed rows: the
+rows it removed leave, the rows it added that rank high enough come in, and as many rows
+at the edge of the sample make room or fill the gap; every other sampled row stays.
 Rows are sampled from the repo's own dataset (data/train.jsonl for the training
 labels, data/test.jsonl for everything else, so the held-out files contain terms
 the example model never saw). Rows mapped from public corpora (``source``
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import random
@@ -59,9 +64,30 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def sample(rows: list, k: int, rng: random.Random) -> list:
-    """k rows drawn without replacement, kept in file order."""
-    return [rows[i] for i in sorted(rng.sample(range(len(rows)), k))]
+def rank(rows: list[dict], seed: int, salt: str) -> list[int]:
+    """Positions of *rows* ordered by a stable hash of each row's language and text.
+
+    A row's place depends on nothing but itself, so adding or removing other
+    rows in data/ leaves every other row's order as it was: the samples below
+    stay mostly the same across dataset rebuilds (a positional draw changed
+    them all, and with them every figure of the README walkthrough).
+    """
+    def key(i: int) -> tuple[bytes, int]:
+        r = rows[i]
+        h = hashlib.blake2b(f"{seed}\t{salt}\t{r['lang']}\t{r['text']}".encode("utf-8"), digest_size=8)
+        return h.digest(), i
+
+    return sorted(range(len(rows)), key=key)
+
+
+def sample(rows: list[dict], k: int, seed: int, salt: str) -> list[dict]:
+    """The k rows that rank first for (seed, salt), kept in file order."""
+    return [rows[i] for i in sorted(rank(rows, seed, salt)[:k])]
+
+
+def row_random(rec: dict, seed: int, salt: str) -> random.Random:
+    """A generator seeded by the row itself: its draws do not depend on the other rows."""
+    return random.Random(f"{seed}\t{salt}\t{rec['lang']}\t{rec['text']}")
 
 
 def tags_of(rec: dict) -> str:
@@ -89,12 +115,12 @@ def write_csv(path: Path, rows: list[tuple[str, list[str], str]]) -> None:
             w.writerow([text, ",".join(labels), tags])
 
 
-def second_labeler(rows: list[dict], rng: random.Random) -> list[list[str]]:
+def second_labeler(rows: list[dict], seed: int) -> list[list[str]]:
     """The labels of a second, slightly different labeler."""
     out = []
     for rec in rows:
         labels = list(rec["labels"])
-        r = rng.random()
+        r = row_random(rec, seed, "labeler_b").random()
         if labels and r < 0.04:                      # missed one label
             labels = labels[1:]
         elif labels and r < 0.10:                    # chose a neighbouring category
@@ -114,15 +140,15 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=OUT, help="directory to write into (default: examples/out)")
     args = p.parse_args()
 
-    rng = random.Random(args.seed)
+    seed = args.seed
     train = read_rows(DATA / "train.jsonl")
     test = read_rows(DATA / "test.jsonl")
 
-    labels = sample(train, 4000, rng)
-    picked = sorted(rng.sample(range(len(test)), 3000))
-    holdout = [test[i] for i in picked[::3]]                  # 1,000 rows
-    traffic = [test[i] for j, i in enumerate(picked) if j % 3]  # the other 2,000
-    pair = sample(holdout, 500, rng)
+    labels = sample(train, 4000, seed, "labels")
+    picked = rank(test, seed, "test")[:3000]
+    holdout = [test[i] for i in sorted(picked[:1000])]    # 1,000 rows
+    traffic = [test[i] for i in sorted(picked[1000:])]    # the other 2,000
+    pair = sample(holdout, 500, seed, "pair")
 
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "labels.csv", [(r["text"], r["labels"], tags_of(r)) for r in labels])
@@ -131,7 +157,7 @@ def main() -> None:
         f.writelines(r["text"] + "\n" for r in traffic)
     write_csv(args.out / "labeler_a.csv", [(r["text"], r["labels"], tags_of(r)) for r in pair])
     write_csv(args.out / "labeler_b.csv",
-              [(r["text"], b, tags_of(r)) for r, b in zip(pair, second_labeler(pair, rng))])
+              [(r["text"], b, tags_of(r)) for r, b in zip(pair, second_labeler(pair, seed))])
 
     for name in ("labels.csv", "holdout.csv", "queries.txt", "labeler_a.csv", "labeler_b.csv"):
         path = args.out / name
