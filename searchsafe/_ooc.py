@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from ._categories import CATEGORIES, SEVERITY
+from ._categories import CATEGORIES, default_target_precision
 from ._data import DataError, _parse_labels, _truthy, iter_delimited, iter_jsonl, iter_table, text_of
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor
@@ -415,14 +415,14 @@ def resolve_targets(
     """Per category, what its threshold aims for: ``("precision", p)``, ``("recall", r)`` or ``("f1", None)``.
 
     *precision* and *recall* map a category (or ``None`` for every category) to
-    a target. A category's own target beats a global one; without any, critical
-    and high severity categories aim for precision 0.9 and the rest for the
-    best F1, as :class:`searchsafe.QueryClassifier` does.
+    a target. A category's own target beats a global one; without any, the
+    critical category aims for precision 0.95, high severity ones for 0.9 and
+    the rest for the best F1, as :class:`searchsafe.QueryClassifier` does.
 
     Examples
     --------
-    >>> resolve_targets(["hate", "sexual"], recall={"sexual": 0.8})
-    {'hate': ('precision', 0.9), 'sexual': ('recall', 0.8)}
+    >>> resolve_targets(["child_safety", "hate", "sexual"], recall={"sexual": 0.8})
+    {'child_safety': ('precision', 0.95), 'hate': ('precision', 0.9), 'sexual': ('recall', 0.8)}
     """
     precision, recall = dict(precision or {}), dict(recall or {})
     if None in precision and None in recall:
@@ -448,8 +448,8 @@ def resolve_targets(
             out[c] = ("recall", recall[None])
         elif None in precision:
             out[c] = ("precision", precision[None])
-        elif SEVERITY.get(c) in ("critical", "high"):
-            out[c] = ("precision", 0.9)
+        elif default_target_precision(c) is not None:
+            out[c] = ("precision", default_target_precision(c))
         else:
             out[c] = ("f1", None)
     return out

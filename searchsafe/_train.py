@@ -25,7 +25,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.svm import LinearSVC
 from sklearn.model_selection import GroupKFold, KFold
 
-from ._categories import CATEGORIES, SEVERITY
+from ._categories import CATEGORIES, default_target_precision
 from ._errors import InvalidParameterError
 from ._features import FeatureConfig, FeatureExtractor, iter_texts
 from ._lexicon import LexiconEntry, read_lexicon_dir
@@ -445,7 +445,7 @@ class QueryClassifier(ClassifierMixin, BaseEstimator):
             return tp.get(category)
         if tp is not None:
             return float(tp)
-        return {"critical": 0.95, "high": 0.9}.get(SEVERITY.get(category, ""))
+        return default_target_precision(category)
 
     def _feature_config(self) -> FeatureConfig:
         return FeatureConfig(
