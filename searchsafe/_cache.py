@@ -34,7 +34,7 @@ class LRUCache:
     """A least-recently-used mapping with at most *maxsize* entries.
 
     Every method takes one lock, so one cache may be shared by any number of
-    threads; :meth:`get_many` and :meth:`put_many` take it once per batch.
+    threads; :meth:`lookup` and :meth:`put_many` take it once per batch.
 
     Parameters
     ----------
@@ -90,24 +90,6 @@ class LRUCache:
         data.move_to_end(key)
         if len(data) > self.maxsize:
             data.popitem(last=False)
-
-    def get_many(self, keys: Sequence[Hashable]) -> list[Any]:
-        """Values for each key (None where missing), under one lock."""
-        out: list[Any] = []
-        append = out.append
-        with self._lock:
-            data = self._data
-            get, touch = data.get, data.move_to_end
-            hits = 0
-            for key in keys:
-                value = get(key)
-                if value is not None:
-                    touch(key)
-                    hits += 1
-                append(value)
-            self.hits += hits
-            self.misses += len(keys) - hits
-        return out
 
     def put_many(self, keys: Sequence[Hashable], values: Sequence[Any]) -> None:
         """Store each value under its key, under one lock."""
