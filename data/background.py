@@ -129,12 +129,13 @@ class Composer:
         far more often than harmful ones.
         """
         src, lang = self.src, self.lang
-        # Every frequent word alone, once; entities alone as a sample, since the
-        # dictionaries hold hundreds of thousands.
-        out: list[tuple[str, str]] = [(w, "word") for w, _ in src.words]
+
         def own(part: str) -> random.Random:
             return random.Random(f"{seed}:{part}")
 
+        # Every frequent word alone, once; entities alone as a sample, since the
+        # dictionaries hold hundreds of thousands.
+        out: list[tuple[str, str]] = [(w, "word") for w, _ in src.words]
         rng = own("entities")
         out += [(e, "entity") for e in rng.sample(src.entities, min(len(src.entities), n // 5))]
         rest = max(0, n - len(out))
