@@ -6,7 +6,6 @@ fixed seed and recombined queries come from a seeded generator.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import json
@@ -21,7 +20,7 @@ import time
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -50,31 +49,14 @@ def child_env() -> dict[str, str]:
 
 # -- output files -----------------------------------------------------------
 # Every file a benchmark writes (RESULTS.md, README.md, JSON results, figures) is written whole or not
-# at all: into a temporary file beside it, then os.replace. An interrupted run leaves the old file.
-@contextlib.contextmanager
-def _replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path beside *path* to write; it replaces *path* when the block ends without an error.
-
-    The name is hidden and ends in ``.tmp`` (``.RESULTS.md.<pid>.tmp``); the pid keeps two runs
-    writing the same file apart. The temporary file is removed whatever happens.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
+# at all, by the CLI's own writer: a temporary file beside it, fsync, then os.replace. An interrupted
+# run leaves the old file.
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",
                       newline: str | None = None) -> None:
     """``Path(path).write_text(text, encoding=encoding)``, but *path* never holds a partial text."""
-    with _replacing(path) as tmp:
-        with open(tmp, "w", encoding=encoding, newline=newline) as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    from searchsafe.cli._util import write_text
+
+    write_text(path, text, encoding=encoding, newline=newline)
 
 
 def atomic_savefig(fig: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
@@ -83,15 +65,14 @@ def atomic_savefig(fig: Any, path: str | os.PathLike[str], **kwargs: Any) -> Non
     The format comes from *path*'s suffix (as savefig would infer it) unless ``format=`` is given:
     the temporary file's own name ends in ``.tmp``.
     """
+    from searchsafe.cli._util import output
+
     path = Path(path)
     fmt = kwargs.pop("format", None) or path.suffix[1:].lower()
     if not fmt:
         raise ValueError(f"{path}: no suffix to take the image format from; pass format=")
-    with _replacing(path) as tmp:
-        with open(tmp, "wb") as f:
-            fig.savefig(f, format=fmt, **kwargs)
-            f.flush()
-            os.fsync(f.fileno())
+    with output(path, binary=True) as f:
+        fig.savefig(f, format=fmt, **kwargs)
 
 
 # -- statistics -------------------------------------------------------------

@@ -32,6 +32,7 @@ from searchsafe._categories import CATEGORIES  # noqa: E402
 from searchsafe._hangul import _CHO, _JONG, _JUNG, _QWERTY, choseong  # noqa: E402
 from searchsafe._normalize import fold, normalize  # noqa: E402
 from searchsafe._modifiers import read_modifier_review  # noqa: E402
+from searchsafe.cli._util import write_bytes, write_text  # noqa: E402
 import background as bg  # noqa: E402
 
 DATA = ROOT / "data"
@@ -632,25 +633,6 @@ def count_table(splits: dict[str, list[Row]]) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    """Write *path* whole or not at all: into ``.<name>.tmp`` beside it, then os.replace.
-
-    Text is written as ``Path.write_text(data, encoding="utf-8")`` would; the temporary file is
-    removed if anything fails, so an interrupted build leaves the previous file as it was.
-    """
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_jsonl(path: Path, rows: list[Row], split: str) -> None:
     """Write rows atomically; .gz files get a fixed header (no name, mtime 0) so the bytes are reproducible."""
     import gzip
@@ -663,7 +645,7 @@ def _write_jsonl(path: Path, rows: list[Row], split: str) -> None:
         with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
             gz.write(payload)
         payload = buf.getvalue()
-    _write_atomic(path, payload)
+    write_bytes(path, payload)  # whole or not at all: temporary file beside it, then os.replace
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -691,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")
         new = re.sub(r"(<!-- counts:begin -->\n).*?(<!-- counts:end -->)", lambda m: m.group(1) + table + "\n" + m.group(2), text, flags=re.S)
-        _write_atomic(readme, new)
+        write_text(readme, new)
     print(table)
     return 0
 

@@ -297,11 +297,16 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = None) -> Iterator[TextIO]:
-    """A text stream to *path* that appears there only when complete (temp file + os.replace); stdout for ``-``."""
+def output(path: str | os.PathLike[str] | None, *, encoding: str = "utf-8", newline: str | None = None,
+           binary: bool = False) -> Iterator[Any]:
+    """A text stream to *path* that appears there only when complete (temp file + os.replace); stdout for ``-``.
+
+    With *binary*, a byte stream (images, gzip files); *encoding* and *newline* then do not apply.
+    """
     if path in (None, "-"):
-        yield sys.stdout
-        sys.stdout.flush()
+        stream = sys.stdout.buffer if binary else sys.stdout
+        yield stream
+        stream.flush()
         return
     from .._modelio import discard_temporary, remove_stale_siblings
 
@@ -313,7 +318,7 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.tmp-{os.getpid()}-", suffix=".tmp",
                                    dir=p.parent)
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding=encoding, newline=newline)) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -329,9 +334,15 @@ def output(path: str | None, *, encoding: str = "utf-8", newline: str | None = N
         raise
 
 
-def write_text(path: str | None, text: str, *, encoding: str = "utf-8") -> None:
-    with output(path, encoding=encoding) as f:
+def write_text(path: str | os.PathLike[str] | None, text: str, *, encoding: str = "utf-8",
+               newline: str | None = None) -> None:
+    with output(path, encoding=encoding, newline=newline) as f:
         f.write(text)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with output(path, binary=True) as f:
+        f.write(data)
 
 
 def csv_encoding(path: str | None) -> str:
