@@ -64,6 +64,11 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def row_id(rec: dict, seed: int, salt: str) -> str:
+    """What a row's draws are seeded with: the seed, the draw's name, and the row's own language and text."""
+    return f"{seed}\t{salt}\t{rec['lang']}\t{rec['text']}"
+
+
 def rank(rows: list[dict], seed: int, salt: str) -> list[int]:
     """Positions of *rows* ordered by a stable hash of each row's language and text.
 
@@ -73,9 +78,7 @@ def rank(rows: list[dict], seed: int, salt: str) -> list[int]:
     them all, and with them every figure of the README walkthrough).
     """
     def key(i: int) -> tuple[bytes, int]:
-        r = rows[i]
-        h = hashlib.blake2b(f"{seed}\t{salt}\t{r['lang']}\t{r['text']}".encode("utf-8"), digest_size=8)
-        return h.digest(), i
+        return hashlib.blake2b(row_id(rows[i], seed, salt).encode("utf-8"), digest_size=8).digest(), i
 
     return sorted(range(len(rows)), key=key)
 
@@ -87,7 +90,7 @@ def sample(rows: list[dict], k: int, seed: int, salt: str) -> list[dict]:
 
 def row_random(rec: dict, seed: int, salt: str) -> random.Random:
     """A generator seeded by the row itself: its draws do not depend on the other rows."""
-    return random.Random(f"{seed}\t{salt}\t{rec['lang']}\t{rec['text']}")
+    return random.Random(row_id(rec, seed, salt))
 
 
 def tags_of(rec: dict) -> str:
