@@ -13,7 +13,10 @@ are:
   every neutral intent modifier of our harmful lexicons;
 * two or three frequent nouns;
 * the subjects that harmful rows talk about (groups, animals, minors, school)
-  in everyday contexts.
+  in everyday contexts;
+* animals and people with a possessor ("隣の犬 うるさい", "옆집 강아지 귀여운"):
+  harmful rows say "the neighbour's dog" when they mean to hurt it, and
+  without these rows the possessor alone read as harm.
 
 Only entries outside the held-out share (searchsafe._wordsources.is_heldout)
 are used, so the false-positive sweeps in benchmarks/ measure words the model
@@ -27,13 +30,14 @@ flag in context.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from searchsafe._normalize import fold, normalize
-from searchsafe._wordsources import common_nouns, is_heldout, proper_nouns, wordfreq_words
+from searchsafe._wordsources import common_adjectives, common_nouns, is_heldout, proper_nouns, wordfreq_words
 
 #: Benign background rows per language (before de-duplication against our own rows).
 TARGET = {"ja": 230_000, "ko": 230_000}
@@ -48,6 +52,20 @@ CONTEXTS_PER_TERM = 8
 #: What glues words in running Japanese text ("" is plain juxtaposition) and what Korean attaches to a noun.
 JA_PARTICLES = ("", "の", "は", "が", "を", "って", "と", "で", "も")
 KO_PARTICLES = ("", "이", "가", "은", "는", "을", "를", "들", "아", "야", "들이", "한테")
+#: Whose animal or person a query is about. Minors and groups never get one:
+#: "隣のJK" is a porn trope, and a group "next door" leads to statements about it.
+#: Each with a weight: the neighbours' and one's own animals and people are what most such queries are about.
+JA_POSSESSORS = {"隣の": 4, "お隣の": 1, "隣の家の": 2, "近所の": 3, "近くの": 1, "向かいの": 1, "上の階の": 1,
+                 "下の階の": 1, "うちの": 4, "友達の": 2, "実家の": 2, "義実家の": 1, "親戚の": 1, "知り合いの": 1,
+                 "職場の": 1}
+KO_POSSESSORS = {"옆집": 4, "이웃집": 3, "이웃": 1, "윗집": 2, "아랫집": 1, "동네": 2, "우리": 4, "우리집": 2, "친구": 2,
+                 "친구네": 1, "본가": 1, "시댁": 1, "처가": 1, "회사": 1}
+#: Subject kinds that get possessed rows, and those of them that take an adjective
+#: (about a person an adjective can be an insult, which is harassment, not background).
+POSSESSED_KINDS = ("animal", "person")
+ADJECTIVE_KINDS = ("animal",)
+#: Possessed rows per language, on top of the other parts (so adding them redrew nothing else).
+POSSESSED_ROWS = 30_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,8 @@ class Sources:
     subjects: list[tuple[str, str]]  # (word, kind): groups, animals, minors, school words
     #: Neutral modifiers that turn harmful after a minor (下着, 援助, 조건): never composed with one.
     unsafe_with_minors: frozenset[str] = frozenset()
+    #: Everyday adjectives with weights (searchsafe._wordsources.common_adjectives), held-out removed.
+    adjectives: tuple[tuple[str, float], ...] = ()
 
 
 def _letters(word: str) -> bool:
@@ -76,8 +96,9 @@ def load_sources(lang: str, everyday_modifiers: Sequence[str], intent_modifiers:
     nouns = [(w, f) for w, f in words if w in noun_set]
     entities = [e for e in proper_nouns(lang)
                 if 2 <= len(e) <= 12 and not is_heldout(e) and not harmful(e) and e not in freq]
+    adjectives = tuple((w, f) for w, f in common_adjectives(lang, 50_000) if not is_heldout(w) and not harmful(w))
     return Sources(words, nouns, entities, sorted(set(everyday_modifiers)), sorted(set(intent_modifiers)),
-                   sorted(set(subjects)), frozenset(unsafe_with_minors))
+                   sorted(set(subjects)), frozenset(unsafe_with_minors), adjectives)
 
 
 class _Weighted:
@@ -107,6 +128,7 @@ class Composer:
         self.words_w, self.nouns_w = _Weighted(src.words), _Weighted(src.nouns)
         self.any_modifier = src.everyday_modifiers + src.intent_modifiers
         self.minor_modifiers = [m for m in self.any_modifier if m not in src.unsafe_with_minors]
+        self.adjectives_w = _Weighted(src.adjectives) if src.adjectives else None
 
     def _neutral(self, rng: random.Random) -> str:
         return self.nouns_w.draw(rng) if rng.random() < 0.7 else rng.choice(self.src.entities)
@@ -167,6 +189,38 @@ class Composer:
             else:
                 other = self._neutral(rng)
             out.append((_join(rng, [subject, other] if rng.random() < 0.7 else [other, subject], lang), "subject"))
+        out += self._possessed(own("possessed"), POSSESSED_ROWS)
+        return out
+
+    def _possessed(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
+        """*n* queries about someone's animal or person: "隣の犬 うるさい", "うちの猫が可愛い 理由", "옆집 강아지 시끄러운"."""
+        subjects = [(s, k) for s, k in self.src.subjects if k in POSSESSED_KINDS]
+        if not subjects:
+            return []
+        ja = self.lang == "ja"
+        weights = JA_POSSESSORS if ja else KO_POSSESSORS
+        possessors, cum = list(weights), list(itertools.accumulate(weights.values()))
+        out = []
+        for _ in range(n):
+            subject, kind = rng.choice(subjects)
+            head = rng.choices(possessors, cum_weights=cum, k=1)[0] + ("" if ja else " ") + subject
+            r = rng.random()
+            if kind in ADJECTIVE_KINDS and self.adjectives_w is not None and r < 0.6:
+                tail = self.adjectives_w.draw(rng)
+                if r < 0.15:
+                    tail += " " + rng.choice(self.src.everyday_modifiers)
+            elif r < 0.8:
+                tail = rng.choice(self.src.everyday_modifiers)
+            else:
+                tail = self._neutral(rng)
+            if ja and rng.random() < 0.4:
+                text = head + rng.choice(("が", "は", "も", "って")) + tail
+            elif not ja and rng.random() < 0.3:
+                text = head + rng.choice(("가" if _no_final(subject) else "이", "는" if _no_final(subject) else "은")) \
+                    + " " + tail
+            else:
+                text = head + " " + tail
+            out.append((text, "possessed"))
         return out
 
     def contexts(self, term: str, rng: random.Random, k: int = CONTEXTS_PER_TERM) -> list[str]:
@@ -189,6 +243,12 @@ class Composer:
             else:
                 out.append(" ".join(parts))
         return out
+
+
+def _no_final(word: str) -> bool:
+    """Whether a Korean word ends without a final consonant (takes 가/는 rather than 이/은)."""
+    last = word[-1:]
+    return not ("\uac00" <= last <= "\ud7a3") or (ord(last) - 0xAC00) % 28 == 0
 
 
 def harmful_matcher(terms: Iterable[str]) -> Callable[[str], bool]:

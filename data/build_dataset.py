@@ -531,7 +531,7 @@ def background_rows(lang: str, seed: int, rows: Sequence[Row] = ()) -> list[Row]
     for text, kind in composer.compose(f"{seed}:background:{lang}", bg.TARGET[lang], uses):
         if not harmful(text) and (kind in ("word", "entity") or not composed_harm(text)):
             # Groups, animals and minors in everyday contexts are what hard negatives are for.
-            tags = ["hard_negative"] if kind == "subject" else []
+            tags = ["hard_negative"] if kind in ("subject", "possessed") else []
             out.append(Row(text, lang, [], f"background:{kind}", f"{lang}:bg:{text}", tags, -1))
     rows = out
     # Harmful terms that show their intent alone keep it among neutral words.
@@ -604,14 +604,13 @@ def build(shared: Path | None, seed: int, *, background: bool = True) -> dict[st
         kept = best.get(key)
         if kept is None:
             best[key] = r
-    splits: dict[str, list[Row]] = {"train": [], "dev": [], "test": []}
-    for key in sorted(best):
-        r = best[key]
-        splits[split_of(r, seed)].append(r)
-    for name in splits:
-        rng_s = random.Random(f"{seed}:{name}")
-        rng_s.shuffle(splits[name])
-    return splits
+    keyed: dict[str, list[tuple[bytes, Row]]] = {"train": [], "dev": [], "test": []}
+    for key, r in best.items():
+        name = split_of(r, seed)
+        keyed[name].append((hashlib.sha256(f"{seed}:{name}:{key}".encode()).digest(), r))
+    # Each split in the order of a hash of its rows' texts: a shuffled order, but one
+    # that adding or removing a row does not redraw for every other row.
+    return {name: [r for _, r in sorted(rows_, key=lambda kr: kr[0])] for name, rows_ in keyed.items()}
 
 
 def count_table(splits: dict[str, list[Row]]) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "dictionary_entries",
     "proper_nouns",
     "common_nouns",
+    "common_adjectives",
 ]
 
 #: Changing the salt or the share re-draws the split; models trained on the old
@@ -202,4 +203,42 @@ def common_nouns(lang: str, n: int) -> list[str]:
                 out.append(word)
         elif pos[0] in ("NNG", "NNP"):
             out.append(word)
+    return out
+
+
+def common_adjectives(lang: str, n: int) -> list[tuple[str, float]]:
+    """Adjectives as people write them, with a weight: frequent ones first where a frequency is known.
+
+    Japanese: the wordfreq words (searching the top *n*) that ipadic reads as
+    one independent adjective (形容詞 自立) in its dictionary form (悪い, not the
+    stem 悪く), with their frequencies. Korean: wordfreq splits Korean into
+    morphemes, so its adjectives are stems (좋); instead, every mecab-ko-dic
+    entry that is a descriptive verb with one ending (VA+EC, VA+EF, VA+ETM:
+    시끄러워, 귀여운), of two or more syllables, each with weight 1 (*n* unused).
+
+    Examples
+    --------
+    >>> "楽しい" in dict(common_adjectives("ja", 5000))
+    True
+    >>> "시끄러운" in dict(common_adjectives("ko", 0))
+    True
+    """
+    _check_lang(lang)
+    if lang == "ko":
+        forms = {e.surface for e in dictionary_entries("ko") if e.pos[0] in ("VA+EC", "VA+EF", "VA+ETM")}
+        return [(w, 1.0) for w in sorted(forms) if len(w) >= 2 and all("\uac00" <= ch <= "\ud7a3" for ch in w)]
+    import fugashi
+    import ipadic
+
+    tagger = fugashi.GenericTagger(ipadic.MECAB_ARGS)
+    out = []
+    for word, freq in wordfreq_words(lang, n):
+        if len(word) < 2 or not all(ch.isalpha() for ch in word):
+            continue
+        nodes = tagger(word)
+        if len(nodes) != 1 or nodes[0].surface != word:
+            continue
+        pos = nodes[0].feature
+        if pos[0] == "形容詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word:
+            out.append((word, freq))
     return out

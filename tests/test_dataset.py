@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -279,6 +280,46 @@ def test_background_parts_do_not_depend_on_each_other() -> None:
     for row in a:
         added.remove(row)
     assert len(added) == bg.INTENT_MODIFIER_RATIO * 2 and all("方法" in text for text, _ in added)
+
+
+@pytest.mark.parametrize("lang", ["ja", "ko"])
+def test_possessed_rows_say_whose_animal_or_person_and_only_animals_take_adjectives(lang: str) -> None:
+    """"隣の犬 うるさい": the possessor harmful rows use ("隣の犬 毒") stands in everyday rows too."""
+    _build_module()
+    import background as bg
+
+    nouns = [("東京", 5.0), ("天気", 4.0)] if lang == "ja" else [("서울", 5.0), ("날씨", 4.0)]
+    subjects = [("犬", "animal"), ("上司", "person"), ("子供", "minor"), ("中国人", "group")] if lang == "ja" else \
+        [("강아지", "animal"), ("부장", "person"), ("초딩", "minor"), ("조선족", "group")]
+    adjective = "うるさい" if lang == "ja" else "시끄러운"
+    src = bg.Sources(words=nouns, nouns=nouns, entities=["大阪"], everyday_modifiers=["意味"], intent_modifiers=[],
+                     subjects=subjects, adjectives=((adjective, 1.0),))
+    composer = bg.Composer(lang, src)
+    rows = composer._possessed(random.Random("p"), 400)
+    assert rows == composer._possessed(random.Random("p"), 400)
+    possessors = bg.JA_POSSESSORS if lang == "ja" else bg.KO_POSSESSORS
+    animal, person = subjects[0][0], subjects[1][0]
+    assert {kind for _, kind in rows} == {"possessed"}
+    for text, _ in rows:
+        assert text.startswith(tuple(possessors)) and (animal in text) != (person in text), text
+        assert subjects[2][0] not in text and subjects[3][0] not in text, text
+        assert adjective not in text or animal in text, text
+    assert any(adjective in text for text, _ in rows)
+
+
+def test_possessed_rows_are_a_part_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turning the possessed part off removes its rows and moves no other row."""
+    _build_module()
+    import background as bg
+
+    nouns = [("東京", 5.0), ("天気", 4.0), ("猫", 3.0)]
+    src = bg.Sources(words=nouns, nouns=nouns, entities=["大阪", "札幌"], everyday_modifiers=["レシピ"],
+                     intent_modifiers=["動画"], subjects=[("犬", "animal")], adjectives=(("可愛い", 1.0),))
+    with_part, n = bg.Composer("ja", src).compose("s", 60), bg.POSSESSED_ROWS
+    monkeypatch.setattr(bg, "POSSESSED_ROWS", 0)
+    without = bg.Composer("ja", src).compose("s", 60)
+    assert [r for r in with_part if r[1] != "possessed"] == without
+    assert sum(kind == "possessed" for _, kind in with_part) == n > 0
 
 
 def _build_module():
