@@ -164,7 +164,8 @@ def main() -> None:
 
     for name in ("labels.csv", "holdout.csv", "queries.txt", "labeler_a.csv", "labeler_b.csv"):
         path = args.out / name
-        n = sum(1 for _ in path.open(encoding="utf-8")) - (name != "queries.txt")
+        with path.open(encoding="utf-8") as f:
+            n = sum(1 for _ in f) - (name != "queries.txt")
         print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path} ({n} rows)")
 
 

@@ -3,7 +3,12 @@
     python examples/make_ops.py
 
 Deterministic: the same data/test.jsonl and seed give byte-identical files.
-Queries come from the repo's held-out split (data/test.jsonl), without the rows
+Pools are ordered, and the quiz, the incident and the rca rows are chosen, by a
+stable hash of each row's language and text (make_labels.py's ``rank``), and each
+trainee's answer is drawn by the item itself, so a rebuilt dataset changes these
+files only around the rows it added or removed. (Until stop 31 the pools were
+shuffled by position, and any change to data/ redrew every file and with it every
+figure of the README's operations walkthrough.) Queries come from the repo's held-out split (data/test.jsonl), without the rows
 mapped from public corpora; the files go to ``examples/out/``, which git ignores
 (they contain harmful queries, which stay out of the repository).
 
@@ -31,7 +36,7 @@ from pathlib import Path
 # make_labels.py's writer: each file appears whole or not at all (temporary file beside it, then os.replace).
 # Both scripts are run as `python examples/<script>.py` (or `python ../make_ops.py` from examples/out), so
 # examples/ is sys.path[0] and the sibling imports without a package.
-from make_labels import atomic
+from make_labels import atomic, rank, row_random, sample
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "data"
@@ -70,11 +75,12 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
         w.writerows(rows)
 
 
-def trainee(gold: list[dict], rng: random.Random, *, miss: float, neighbour: float, false_flag: float,
+def trainee(gold: list[dict], seed: int, name: str, *, miss: float, neighbour: float, false_flag: float,
             skip: float = 0.0, blind_spot: str | None = None) -> list[list[str]]:
-    """A trainee's answers to the quiz: deterministic mistakes at the given rates."""
+    """A trainee's answers to the quiz: deterministic mistakes at the given rates, drawn per item."""
     out = []
     for item in gold:
+        rng = row_random(item, seed, f"quiz:{name}")
         if rng.random() < skip:
             continue
         labels = list(item["labels"])
@@ -97,12 +103,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=20261201)
     p.add_argument("--out", type=Path, default=HERE / "out")
     args = p.parse_args()
-    rng = random.Random(args.seed)
+    seed = args.seed
+    rng = random.Random(seed)
     rows = read_rows(DATA / "test.jsonl")
     benign = [r for r in rows if not r["labels"] and "hard_negative" not in (r.get("tags") or [])]
     harmful = [r for r in rows if r["labels"] and not r.get("tags")]
-    rng.shuffle(benign)
-    rng.shuffle(harmful)
+    # Each pool in hash order: the Zipf head (the most searched queries) is a row's own draw.
+    benign = [benign[i] for i in rank(benign, seed, "benign")]
+    harmful = [harmful[i] for i in rank(harmful, seed, "harmful")]
     args.out.mkdir(parents=True, exist_ok=True)
 
     # -- logs: 14 days, one incident on the last day
@@ -119,7 +127,7 @@ def main() -> None:
         if day == DAYS - 1:
             # The incident: self-harm searches surge (many phrasings), one phrasing above all.
             surge = [r for r in harmful if "self_harm" in r["labels"]]
-            events += rng.sample(surge, 80) + [burst] * 60 + [trend] * 40
+            events += sample(surge, 80, seed, "surge") + [burst] * 60 + [trend] * 40
         for r in events:
             ts = start + dt.timedelta(days=day, seconds=rng.randrange(86400))
             logs.append((ts, r))
@@ -131,7 +139,7 @@ def main() -> None:
 
     # -- quiz: 200 gold items (half harmful) and three trainees
     gold = [dict(r, id=f"q{k:03d}") for k, r in enumerate(harmful[-100:] + benign[1000:1100])]
-    rng.shuffle(gold)
+    gold = [gold[i] for i in rank(gold, seed, "quiz")]
     write_csv(args.out / "quiz_gold.csv", ["id", "text", "labels"],
               [[g["id"], g["text"], ",".join(g["labels"])] for g in gold])
     trainees = {
@@ -140,18 +148,18 @@ def main() -> None:
         "kenji": dict(miss=0.10, neighbour=0.05, false_flag=0.06, skip=0.05, blind_spot="self_harm"),
     }
     for name, rates in trainees.items():
-        write_csv(args.out / f"quiz_{name}.csv", ["id", "text", "labels"], trainee(gold, rng, **rates))
+        write_csv(args.out / f"quiz_{name}.csv", ["id", "text", "labels"], trainee(gold, seed, name, **rates))
 
     # -- rca: held-out rows with their group and tags
-    picked = sorted(rng.sample(range(len(rows)), 1000))
     write_csv(args.out / "rca.csv", ["text", "labels", "tags", "group", "lang"],
-              [[rows[i]["text"], ",".join(rows[i]["labels"]),
-                ",".join(t for t in rows[i].get("tags") or [] if t == "hard_negative" or t.startswith("evasion:")),
-                rows[i].get("group", ""), rows[i]["lang"]] for i in picked])
+              [[r["text"], ",".join(r["labels"]),
+                ",".join(t for t in r.get("tags") or [] if t == "hard_negative" or t.startswith("evasion:")),
+                r.get("group", ""), r["lang"]] for r in sample(rows, 1000, seed, "rca")])
 
     for name in ["logs.jsonl", "quiz_gold.csv", *(f"quiz_{n}.csv" for n in trainees), "rca.csv"]:
         path = args.out / name
-        n = sum(1 for _ in path.open(encoding="utf-8")) - (not name.endswith(".jsonl"))
+        with path.open(encoding="utf-8") as f:
+            n = sum(1 for _ in f) - (not name.endswith(".jsonl"))
         shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
         print(f"wrote {shown} ({n} rows)")
 
