@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from searchsafe._normalize import fold, normalize
-from searchsafe._wordsources import common_adjectives, common_nouns, is_heldout, proper_nouns, wordfreq_words
+from searchsafe._wordsources import (common_adjectives, common_nouns, common_verbs, is_heldout, korean_adnominal,
+                                     proper_nouns, wordfreq_words)
 
 #: Benign background rows per language (before de-duplication against our own rows).
 TARGET = {"ja": 230_000, "ko": 230_000}
@@ -66,6 +67,12 @@ POSSESSED_KINDS = ("animal", "person")
 ADJECTIVE_KINDS = ("animal",)
 #: Possessed rows per language, on top of the other parts (so adding them redrew nothing else).
 POSSESSED_ROWS = 30_000
+#: Action rows ("猫 爪 切る 方法") per language, on top of the other parts.
+ACTION_ROWS = 30_000
+#: Subject kinds that get action rows: animals and people (never minors or groups, as for possessors).
+ACTION_KINDS = ("animal", "person")
+JA_HOW = ("方法", "方法", "やり方", "コツ", "には", "時")
+KO_HOW = ("법", "방법", "방법", "요령")
 
 
 @dataclass(frozen=True)
@@ -80,15 +87,39 @@ class Sources:
     unsafe_with_minors: frozenset[str] = frozenset()
     #: Everyday adjectives with weights (searchsafe._wordsources.common_adjectives), held-out removed.
     adjectives: tuple[tuple[str, float], ...] = ()
+    #: Verbs judged safe to say of an animal / of a person, as a query writes them (Korean: adnominal form),
+    #: with weights; held-out removed.
+    animal_verbs: tuple[tuple[str, float], ...] = ()
+    person_verbs: tuple[tuple[str, float], ...] = ()
 
 
 def _letters(word: str) -> bool:
     return any(ch.isalpha() for ch in word)
 
 
+def read_verb_review(path: Path) -> dict[str, tuple[bool, bool]]:
+    """``data/wordlists/verbs_{ja,ko}.tsv``: each verb (Korean: its stem) -> (safe of an animal, safe of a person).
+
+    Header ``verb	safe_animal	safe_person	note``; lines starting with # are comments.
+    A missing file gives no verbs.
+    """
+    if not path.is_file():
+        return {}
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines or lines[0].split("\t")[:3] != ["verb", "safe_animal", "safe_person"]:
+        raise SystemExit(f"{path}:1: expected the header verb<TAB>safe_animal<TAB>safe_person<TAB>note")
+    out = {}
+    for i, ln in enumerate(lines[1:], 2):
+        cells = ln.split("\t")
+        if len(cells) < 3 or cells[1] not in ("0", "1") or cells[2] not in ("0", "1") or not cells[0].strip():
+            raise SystemExit(f"{path}:{i}: expected a verb and two 0/1 columns, got {ln!r}")
+        out[cells[0].strip()] = (cells[1] == "1", cells[2] == "1")
+    return out
+
+
 def load_sources(lang: str, everyday_modifiers: Sequence[str], intent_modifiers: Sequence[str],
                  subjects: Sequence[tuple[str, str]], harmful: Callable[[str], bool],
-                 unsafe_with_minors: Iterable[str] = ()) -> Sources:
+                 unsafe_with_minors: Iterable[str] = (), verb_review: Path | None = None) -> Sources:
     top = wordfreq_words(lang, 50_000 if lang == "ja" else 30_000)
     freq = dict(top)
     words = [(w, f) for w, f in top if _letters(w) and not is_heldout(w) and not harmful(w)]
@@ -97,8 +128,20 @@ def load_sources(lang: str, everyday_modifiers: Sequence[str], intent_modifiers:
     entities = [e for e in proper_nouns(lang)
                 if 2 <= len(e) <= 12 and not is_heldout(e) and not harmful(e) and e not in freq]
     adjectives = tuple((w, f) for w, f in common_adjectives(lang, 50_000) if not is_heldout(w) and not harmful(w))
+    review = read_verb_review(verb_review) if verb_review is not None else {}
+    animal_verbs, person_verbs = [], []
+    for verb, f in common_verbs(lang, 30_000) if review else ():
+        safe = review.get(verb)
+        if safe is None or is_heldout(verb) or harmful(verb):
+            continue
+        form = verb if lang == "ja" else korean_adnominal(verb)
+        if safe[0]:
+            animal_verbs.append((form, f))
+        if safe[1]:
+            person_verbs.append((form, f))
     return Sources(words, nouns, entities, sorted(set(everyday_modifiers)), sorted(set(intent_modifiers)),
-                   sorted(set(subjects)), frozenset(unsafe_with_minors), adjectives)
+                   sorted(set(subjects)), frozenset(unsafe_with_minors), adjectives, tuple(animal_verbs),
+                   tuple(person_verbs))
 
 
 class _Weighted:
@@ -129,6 +172,7 @@ class Composer:
         self.any_modifier = src.everyday_modifiers + src.intent_modifiers
         self.minor_modifiers = [m for m in self.any_modifier if m not in src.unsafe_with_minors]
         self.adjectives_w = _Weighted(src.adjectives) if src.adjectives else None
+        self.verbs_w = {kind: _Weighted(v) for kind, v in (("animal", src.animal_verbs), ("person", src.person_verbs)) if v}
 
     def _neutral(self, rng: random.Random) -> str:
         return self.nouns_w.draw(rng) if rng.random() < 0.7 else rng.choice(self.src.entities)
@@ -190,6 +234,43 @@ class Composer:
                 other = self._neutral(rng)
             out.append((_join(rng, [subject, other] if rng.random() < 0.7 else [other, subject], lang), "subject"))
         out += self._possessed(own("possessed"), POSSESSED_ROWS)
+        out += self._actions(own("actions"), ACTION_ROWS)
+        return out
+
+    def _actions(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
+        """*n* how-to queries about doing an everyday thing with an animal or a person: "猫 爪 切る 方法",
+        "ハムスターを慣れさせる コツ", "고양이 약 먹이는 법", "강아지가 우는 이유"."""
+        subjects = [(s, k) for s, k in self.src.subjects if k in ACTION_KINDS and k in self.verbs_w]
+        if not subjects:
+            return []
+        ja = self.lang == "ja"
+        out = []
+        for _ in range(n):
+            subject, kind = rng.choice(subjects)
+            verb = self.verbs_w[kind].draw(rng)
+            r = rng.random()
+            if ja:
+                how = rng.choice(JA_HOW)
+                if r < 0.45:
+                    text = f"{subject} {verb} {how}"
+                elif r < 0.65:
+                    text = f"{subject} {self.nouns_w.draw(rng)} {verb} {how}"
+                elif r < 0.85:
+                    text = f"{subject}{rng.choice(('を', 'に', 'と'))}{verb} {how}"
+                else:
+                    text = f"{subject}{rng.choice(('が', 'は'))}{verb} 理由"
+            else:
+                final = not _no_final(subject)
+                how = rng.choice(KO_HOW)
+                if r < 0.45:
+                    text = f"{subject} {verb} {how}"
+                elif r < 0.65:
+                    text = f"{subject} {self.nouns_w.draw(rng)} {verb} {how}"
+                elif r < 0.85:
+                    text = f"{subject}{'을' if final else '를'} {verb} {how}"
+                else:
+                    text = f"{subject}{'이' if final else '가'} {verb} 이유"
+            out.append((text, "action"))
         return out
 
     def _possessed(self, rng: random.Random, n: int) -> list[tuple[str, str]]:

