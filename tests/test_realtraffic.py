@@ -132,6 +132,15 @@ def test_possessed_queries_give_each_adjective_distinct_animals_with_a_possessor
     assert R._possessed_queries("ja", ["うるさい"], [], ("隣の",), 4, random.Random("x")) == []
 
 
+def test_action_queries_ask_each_verb_about_distinct_animals():
+    animals = ["猫", "犬", "鳩", "金魚"]
+    a = R._action_queries("ja", ["慣れさせる"], animals, 4, random.Random("x"))
+    assert a == R._action_queries("ja", ["慣れさせる"], animals, 4, random.Random("x"))
+    assert sorted(q.split(" ")[0] for q in a) == sorted(animals) and all(q.endswith(" 慣れさせる 方法") for q in a)
+    assert R._action_queries("ko", ["만들", "씻"], ["개"], 4, random.Random("x")) == ["개 만드는 법", "개 씻는 법"]
+    assert R._action_queries("ja", ["慣れる"], [], 4, random.Random("x")) == []
+
+
 def test_subjects_of_kind_read_the_subject_table(tmp_path):
     path = tmp_path / "subjects.tsv"
     path.write_text("# comment\ntext\tkind\tnote\n犬\tanimal\tdog\n上司\tperson\t\n猫\tanimal\n", encoding="utf-8")
