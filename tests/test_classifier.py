@@ -94,13 +94,16 @@ BENIGN = [
 ]
 
 
-#: Queries of the tables above that the shipped model misses, each an expected failure
+#: Queries of the tables above that the shipped model gets wrong, each an expected failure
 #: (strict, so a fix shows). The model of issue 8's Japanese-insult work flags
 #: 小学生 エロ動画 and 초등학생 야동, which the previous one scored below child_safety's threshold.
-#: 課長 ほんと無能 scores harassment 0.224 against a threshold of 0.261 (stop 25's model,
-#: whose best-F1 thresholds flag 小学生 エロ動画 at 0.945 and 초등학생 야동 at 0.817).
-KNOWN_MISSES = {"課長 ほんと無能"}
+#: 課長 ほんと無能 and 無能 言い換え ("synonyms of 'incompetent'") score alike (harassment 0.348
+#: and 0.344 in stop 31's model), so the harassment threshold decides both: stop 30's model
+#: (0.347) missed the insult and left the question alone, stop 31's (0.276) flags both.
+KNOWN_MISSES: set[str] = set()
+KNOWN_FALSE_POSITIVES = {"無能 言い換え"}
 _MISS = pytest.mark.xfail(reason="scored below its category's threshold in the real-traffic model", strict=True)
+_FALSE = pytest.mark.xfail(reason="scored above a category's threshold in the real-traffic model", strict=True)
 
 
 @pytest.mark.parametrize(("query", "category"), [pytest.param(q, c, marks=_MISS) if q in KNOWN_MISSES else (q, c)
@@ -109,7 +112,7 @@ def test_flags_harmful(clf: searchsafe.Classifier, query: str, category: str) ->
     assert category in clf.predict(query)
 
 
-@pytest.mark.parametrize("query", BENIGN)
+@pytest.mark.parametrize("query", [pytest.param(q, marks=_FALSE) if q in KNOWN_FALSE_POSITIVES else q for q in BENIGN])
 def test_leaves_benign_alone(clf: searchsafe.Classifier, query: str) -> None:
     assert clf.predict(query) == []
 
@@ -127,7 +130,8 @@ def test_predict_batch_matches_table(clf: searchsafe.Classifier) -> None:
     assert flags.dtype == np.bool_
     for i, (query, category) in enumerate(HARMFUL):
         assert flags[i, CATEGORIES.index(category)] == (query not in KNOWN_MISSES), query
-    assert not flags[len(HARMFUL) :].any()
+    for k, query in enumerate(BENIGN, len(HARMFUL)):
+        assert flags[k].any() == (query in KNOWN_FALSE_POSITIVES), query
 
 
 def test_categories_in_taxonomy_order(clf: searchsafe.Classifier) -> None:
