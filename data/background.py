@@ -237,6 +237,16 @@ class Composer:
         out += self._actions(own("actions"), ACTION_ROWS)
         return out
 
+    def _particle(self, rng: random.Random, word: str, role: str) -> str:
+        """What follows *word* as an object or a subject: a Japanese particle (drawn, glued) or the
+        Korean one its last syllable takes, with the space Korean writes after it."""
+        if self.lang == "ja":
+            return rng.choice(("を", "に", "と") if role == "object" else ("が", "は"))
+        final = not _no_final(word)
+        if role == "object":
+            return ("을" if final else "를") + " "
+        return ("이" if final else "가") + " "
+
     def _actions(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
         """*n* how-to queries about doing an everyday thing with an animal or a person: "猫 爪 切る 方法",
         "ハムスターを慣れさせる コツ", "고양이 약 먹이는 법", "강아지가 우는 이유"."""
@@ -244,32 +254,21 @@ class Composer:
         if not subjects:
             return []
         ja = self.lang == "ja"
+        hows, reason = (JA_HOW, "理由") if ja else (KO_HOW, "이유")
         out = []
         for _ in range(n):
             subject, kind = rng.choice(subjects)
             verb = self.verbs_w[kind].draw(rng)
             r = rng.random()
-            if ja:
-                how = rng.choice(JA_HOW)
-                if r < 0.45:
-                    text = f"{subject} {verb} {how}"
-                elif r < 0.65:
-                    text = f"{subject} {self.nouns_w.draw(rng)} {verb} {how}"
-                elif r < 0.85:
-                    text = f"{subject}{rng.choice(('を', 'に', 'と'))}{verb} {how}"
-                else:
-                    text = f"{subject}{rng.choice(('が', 'は'))}{verb} 理由"
+            how = rng.choice(hows)
+            if r < 0.45:
+                text = f"{subject} {verb} {how}"
+            elif r < 0.65:
+                text = f"{subject} {self.nouns_w.draw(rng)} {verb} {how}"
+            elif r < 0.85:
+                text = f"{subject}{self._particle(rng, subject, 'object')}{verb} {how}"
             else:
-                final = not _no_final(subject)
-                how = rng.choice(KO_HOW)
-                if r < 0.45:
-                    text = f"{subject} {verb} {how}"
-                elif r < 0.65:
-                    text = f"{subject} {self.nouns_w.draw(rng)} {verb} {how}"
-                elif r < 0.85:
-                    text = f"{subject}{'을' if final else '를'} {verb} {how}"
-                else:
-                    text = f"{subject}{'이' if final else '가'} {verb} 이유"
+                text = f"{subject}{self._particle(rng, subject, 'subject')}{verb} {reason}"
             out.append((text, "action"))
         return out
 

