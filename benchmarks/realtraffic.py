@@ -456,7 +456,7 @@ def _possessed_queries(lang: str, adjectives: list[str], animals: list[str], pos
 
 def _action_queries(lang: str, verbs: list[str], animals: list[str], per_verb: int,
                     rng: random.Random) -> list[str]:
-    """Each verb asked as a how-to about *per_verb* animals: "猫 慣れさせる 方法", "고양이 씻기는 법" (Korean stems
+    """Each verb asked as a how-to about *per_verb* animals: "猫 慣れる 方法", "고양이 씻는 법" (Korean stems
     are written in their adnominal form)."""
     from searchsafe._wordsources import korean_adnominal
 
@@ -749,7 +749,7 @@ def tables(res: dict[str, Any]) -> str:
               "words and possessors are ours and the background composes with them. No target of the issue's.")
     if res.get("actions"):
         ac = res["actions"]
-        out.append("\nHow to do an everyday thing with an animal (\"猫 慣れさせる 方法\", \"고양이 씻기는 법\"): " + "; ".join(
+        out.append("\nHow to do an everyday thing with an animal (\"猫 慣れる 方法\", \"고양이 씻는 법\"): " + "; ".join(
             f"{lang}: {ac[lang]['heldout_verbs']:,} held-out verbs that the review (`data/wordlists/verbs_{lang}.tsv`, "
             f"{ac[lang]['reviewed_verbs']:,} verbs) judged safe to say of an animal, each asked about "
             f"{ac[lang]['per_verb']} of our {ac[lang]['animals']} animal words ({ac[lang]['entries']:,} queries)"
