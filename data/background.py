@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from searchsafe._hangul import final_consonant
 from searchsafe._normalize import fold, normalize
 from searchsafe._wordsources import (common_adjectives, common_nouns, common_verbs, is_heldout, korean_adnominal,
                                      proper_nouns, wordfreq_words)
@@ -172,7 +173,8 @@ class Composer:
         self.any_modifier = src.everyday_modifiers + src.intent_modifiers
         self.minor_modifiers = [m for m in self.any_modifier if m not in src.unsafe_with_minors]
         self.adjectives_w = _Weighted(src.adjectives) if src.adjectives else None
-        self.verbs_w = {kind: _Weighted(v) for kind, v in (("animal", src.animal_verbs), ("person", src.person_verbs)) if v}
+        self.verbs_w = {kind: _Weighted(verbs) for kind, verbs in (("animal", src.animal_verbs),
+                                                                   ("person", src.person_verbs)) if verbs}
 
     def _neutral(self, rng: random.Random) -> str:
         return self.nouns_w.draw(rng) if rng.random() < 0.7 else rng.choice(self.src.entities)
@@ -242,10 +244,7 @@ class Composer:
         Korean one its last syllable takes, with the space Korean writes after it."""
         if self.lang == "ja":
             return rng.choice(("を", "に", "と") if role == "object" else ("が", "は"))
-        final = not _no_final(word)
-        if role == "object":
-            return ("을" if final else "를") + " "
-        return ("이" if final else "가") + " "
+        return _ko_particle(word, role) + " "
 
     def _actions(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
         """*n* how-to queries about doing an everyday thing with an animal or a person: "猫 爪 切る 方法",
@@ -296,8 +295,8 @@ class Composer:
             if ja and rng.random() < 0.4:
                 text = head + rng.choice(("が", "は", "も", "って")) + tail
             elif not ja and rng.random() < 0.3:
-                text = head + rng.choice(("가" if _no_final(subject) else "이", "는" if _no_final(subject) else "은")) \
-                    + " " + tail
+                particle = rng.choice((_ko_particle(subject, "subject"), _ko_particle(subject, "topic")))
+                text = f"{head}{particle} {tail}"
             else:
                 text = head + " " + tail
             out.append((text, "possessed"))
@@ -325,10 +324,13 @@ class Composer:
         return out
 
 
-def _no_final(word: str) -> bool:
-    """Whether a Korean word ends without a final consonant (takes 가/는 rather than 이/은)."""
-    last = word[-1:]
-    return not ("\uac00" <= last <= "\ud7a3") or (ord(last) - 0xAC00) % 28 == 0
+#: The Korean particle of each role, after a word without a final consonant and after one with it.
+_KO_PARTICLE = {"object": ("를", "을"), "subject": ("가", "이"), "topic": ("는", "은")}
+
+
+def _ko_particle(word: str, role: str) -> str:
+    """The Korean particle *word* takes in *role* (object, subject, topic): 가 after 고양이, 이 after 강아지 돈."""
+    return _KO_PARTICLE[role][final_consonant(word[-1:]) != ""]
 
 
 def harmful_matcher(terms: Iterable[str]) -> Callable[[str], bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-__all__ = ["compose_jamo", "choseong", "qwerty_to_hangul", "has_loose_jamo"]
+__all__ = ["compose_jamo", "choseong", "qwerty_to_hangul", "has_loose_jamo", "is_syllables", "final_consonant"]
 
 _CHO = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _JUNG = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
@@ -39,6 +39,27 @@ def has_loose_jamo(text: str) -> bool:
 
 def _is_syllable(ch: str) -> bool:
     return _SYLLABLE_FIRST <= ord(ch) <= _SYLLABLE_LAST
+
+
+def is_syllables(text: str) -> bool:
+    """Whether *text* is non-empty and every character of it a precomposed Hangul syllable.
+
+    >>> is_syllables("고양이"), is_syllables("ㄱ나"), is_syllables("")
+    (True, False, False)
+    """
+    return bool(text) and all(map(_is_syllable, text))
+
+
+def final_consonant(ch: str) -> str:
+    """The final consonant (jongseong) of one Hangul syllable: "" when it has none, and for any
+    other character or the empty string.
+
+    >>> final_consonant("살"), final_consonant("리"), final_consonant("a"), final_consonant("")
+    ('ㄹ', '', '', '')
+    """
+    if len(ch) != 1 or not _is_syllable(ch):
+        return ""
+    return _JONG[(ord(ch) - _SYLLABLE_FIRST) % 28]
 
 
 def _decompose(text: str) -> list[str]:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Callable, Iterator
 
 from ._errors import BackendUnavailableError, InvalidParameterError
+from ._hangul import final_consonant, is_syllables
 
 __all__ = [
     "HELDOUT_SALT",
@@ -237,7 +238,7 @@ def common_adjectives(lang: str, n: int) -> list[tuple[str, float]]:
     _check_lang(lang)
     if lang == "ko":
         forms = {e.surface for e in dictionary_entries("ko") if e.pos[0] in ("VA+EC", "VA+EF", "VA+ETM")}
-        return [(w, 1.0) for w in sorted(forms) if len(w) >= 2 and all("\uac00" <= ch <= "\ud7a3" for ch in w)]
+        return [(w, 1.0) for w in sorted(forms) if len(w) >= 2 and is_syllables(w)]
     return [(word, freq) for word, freq, pos in _single_tokens(lang, n, _whole_word)
             if pos[0] == "形容詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word]
 
@@ -263,12 +264,8 @@ def common_verbs(lang: str, n: int) -> list[tuple[str, float]]:
     if lang == "ja":
         return [(word, freq) for word, freq, pos in _single_tokens(lang, n, _whole_word)
                 if pos[0] == "動詞" and pos[1] == "自立" and len(pos) > 6 and pos[6] == word]
-    return [(word, freq) for word, freq, pos in _single_tokens(lang, n, _hangul)
+    return [(word, freq) for word, freq, pos in _single_tokens(lang, n, is_syllables)
             if pos[0] == "VV"]
-
-
-def _hangul(word: str) -> bool:
-    return bool(word) and all("\uac00" <= ch <= "\ud7a3" for ch in word)
 
 
 def korean_adnominal(stem: str) -> str:
@@ -284,6 +281,6 @@ def korean_adnominal(stem: str) -> str:
     if not stem:
         raise InvalidParameterError("korean_adnominal needs a verb stem; got an empty string")
     last = stem[-1]
-    if "\uac00" <= last <= "\ud7a3" and (ord(last) - 0xAC00) % 28 == 8:  # final ㄹ
-        return stem[:-1] + chr(ord(last) - 8) + "는"
+    if final_consonant(last) == "ㄹ":
+        return stem[:-1] + chr(ord(last) - 8) + "는"  # ㄹ is final number 8: the same syllable without it
     return stem + "는"
