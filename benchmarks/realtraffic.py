@@ -566,10 +566,12 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
                   "rule": "sha256(salt + ':' + NFKC-casefolded text), first 4 bytes mod 100 < share"},
         "reviewed": {lang: {"path": v["path"], "present": v["present"], "judged": len(v["judged"]),
                             "harmful": sum(v["judged"].values())} for lang, v in reviewed.items()},
-        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "latin": {}, "possessed": {}, "actions": {}, "context": {},
-        "worst": {},
+        "thresholds": dict(clf.thresholds), "words": {}, "pairs": {}, "proper": {}, "latin": {}, "possessed": {},
+        "actions": {}, "context": {}, "worst": {},
     }
     t_start = time.perf_counter()
+    # The possessors and the verb review are the background's own (loaded once, not per language).
+    bgm = _background_module(data_dir)
     for lang in LANGS:
         judged = reviewed[lang]["judged"]
         terms_all = lexicon_terms(lang, clf.categories, data_dir)
@@ -609,7 +611,6 @@ def run(quick: bool = False, root: Path | None = None, data_dir: Path | None = N
                               **_benign_sweep(systems, "latin", lang, queries, set(), judged, worst)}
 
         C.log(f"realtraffic: {lang}: someone's animal with an everyday adjective")
-        bgm = _background_module(data_dir)
         subjects_path = data_dir / "lexicons" / lang / "subjects.tsv"
         animals = _subjects_of_kind(subjects_path, "animal")
         adjectives = _even([w for w, _ in W.common_adjectives(lang, 50_000) if W.is_heldout(w)
